@@ -1,0 +1,198 @@
+"""Checks that span several sections of a spec (the space against the Recipe, the objective
+against the sampler and scheduler, conditions, warm starts).
+
+Each check takes the sections that validated on their own, so a broken section elsewhere
+hides none of these problems.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from rsearch.spec.errors import Problem
+from rsearch.spec.names import suggest
+from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
+from rsearch.spec.recipe import Recipe
+from rsearch.spec.search import MULTI_OBJECTIVE_ALGORITHMS, Objective, SearchConfig
+from rsearch.spec.space_paths import leaf_paths, leaf_type, set_path
+from rsearch.spec.typewalk import describe_error
+
+AnyParam = FloatParam | IntParam | CategoricalParam
+
+
+def check_spec(sections: dict[str, Any]) -> list[Problem]:
+    """Every cross-section problem of a spec whose sections are given as validated objects."""
+    problems: list[Problem] = []
+    search: SearchConfig | None = sections.get("search")
+    space: dict[str, AnyParam] | None = sections.get("space")
+    objectives: list[Objective] | None = sections.get("objective")
+    scheduler = sections.get("scheduler")
+    if objectives and search:
+        problems += check_objectives(objectives, search.algorithm, scheduler)
+    if space is not None:
+        problems += check_space(space, sections.get("base") or Recipe())
+        if scheduler is not None and scheduler.type == "pbt":
+            problems += check_pbt_space(space)
+        if search is not None:
+            problems += check_warm_start(search, space)
+            if search.algorithm == "grid":
+                problems += check_grid(space)
+    return problems
+
+
+def check_objectives(objectives: list[Objective], algorithm: str, scheduler: Any) -> list[Problem]:
+    """Several objectives need a multi-objective sampler and no single-metric scheduler."""
+    if len(objectives) < 2:
+        return []
+    problems = []
+    if algorithm not in MULTI_OBJECTIVE_ALGORITHMS:
+        problems.append(
+            Problem(
+                ("search", "algorithm"),
+                f"{algorithm!r} optimises one objective but {len(objectives)} are given; "
+                f"use one of {sorted(MULTI_OBJECTIVE_ALGORITHMS)} (nsga2 is the usual choice)",
+            )
+        )
+    if scheduler is not None and scheduler.type != "none":
+        problems.append(
+            Problem(
+                ("scheduler", "type"),
+                f"scheduler {scheduler.type!r} stops trials on one metric; a multi-objective "
+                "search needs scheduler type 'none'",
+            )
+        )
+    return problems
+
+
+def check_space(space: dict[str, AnyParam], base: Recipe) -> list[Problem]:
+    """Each parameter targets a Recipe field that accepts its values; conditions make sense."""
+    problems: list[Problem] = []
+    paths = leaf_paths(Recipe)
+    for path, param in space.items():
+        if path not in paths:
+            problems.append(_unknown_path(path, paths))
+            continue
+        problems += _check_values(path, param, base)
+        problems += _check_conditions(path, param, space)
+    problems += _check_condition_cycles(space)
+    return problems
+
+
+def _unknown_path(path: str, paths: list[str]) -> Problem:
+    inside = [p for p in paths if p.startswith(path + ".")]
+    if inside:
+        shown = ", ".join(inside[:4]) + (", ..." if len(inside) > 4 else "")
+        return Problem(("space", path), f"{path!r} is a section; name one of its fields: {shown}")
+    return Problem(("space", path), f"{path!r} is not a Recipe field{suggest(path, paths)}")
+
+
+def _check_values(path: str, param: AnyParam, base: Recipe) -> list[Problem]:
+    kind = leaf_type(Recipe, path)
+    if isinstance(param, FloatParam) and kind not in ("float",):
+        hint = "use type: int" if kind == "int" else "use type: categorical"
+        return [Problem(("space", path, "type"), f"{path} is not a real number ({kind}); {hint}")]
+    if isinstance(param, IntParam) and kind not in ("int", "float"):
+        return [Problem(("space", path, "type"), f"{path} is {kind}; use type: categorical")]
+    if isinstance(param, CategoricalParam):
+        probes = [("choices", i, v) for i, v in enumerate(param.choices)]
+    else:
+        probes = [("low", None, param.low), ("high", None, param.high)]
+    problems = []
+    data = base.model_dump()
+    for key, index, value in probes:
+        message = field_rejects(data, path, value)
+        if message:
+            loc = ("space", path, key) if index is None else ("space", path, key, index)
+            problems.append(Problem(loc, f"{value!r} is not valid for {path}: {message}"))
+    return problems
+
+
+def field_rejects(data: dict[str, Any], path: str, value: Any) -> str | None:
+    """Why the Recipe field at path refuses value (None when it accepts it)."""
+    try:
+        Recipe.model_validate(set_path(data, path, value))
+    except ValidationError as e:
+        target = tuple(path.split("."))
+        for err in e.errors():
+            if tuple(err["loc"])[: len(target)] == target or tuple(err["loc"]) == target[:-1]:
+                return describe_error(Recipe, dict(err)).message
+    return None
+
+
+def _check_conditions(path: str, param: AnyParam, space: dict[str, AnyParam]) -> list[Problem]:
+    problems = []
+    for ref, values in param.allowed_when().items():
+        loc = ("space", path, "when", ref)
+        other = space.get(ref)
+        if ref == path:
+            problems.append(Problem(loc, "a parameter cannot be conditional on itself"))
+        elif other is None:
+            problems.append(Problem(loc, f"unknown parameter {ref!r}{suggest(ref, list(space))}"))
+        elif not isinstance(other, CategoricalParam):
+            problems.append(Problem(loc, f"conditions must name categorical parameters; {ref!r} is {other.type}"))
+        else:
+            for value in values:
+                if not other.contains(value):
+                    problems.append(
+                        Problem(loc, f"{ref} never takes {value!r} (its choices: {other.choices})")
+                    )
+    return problems
+
+
+def _check_condition_cycles(space: dict[str, AnyParam]) -> list[Problem]:
+    def reaches(node: str, target: str, seen: set[str]) -> bool:
+        refs = space[node].when if node in space else {}
+        for ref in refs:
+            if ref == target or (ref not in seen and reaches(ref, target, seen | {ref})):
+                return True
+        return False
+
+    return [
+        Problem(("space", path, "when"), "conditions form a cycle")
+        for path, param in space.items()
+        if any(ref != path and ref in space and reaches(ref, path, {ref}) for ref in param.when)
+    ]
+
+
+def check_pbt_space(space: dict[str, AnyParam]) -> list[Problem]:
+    """PBT mutates a running trial; parameters that change the model's shape cannot be mutated."""
+    return [
+        Problem(("space", path), "pbt cannot mutate the architecture mid-training; search it with another scheduler")
+        for path in space
+        if path.startswith("model.") or path in ("data.image_size", "epochs")
+    ]
+
+
+def check_warm_start(search: SearchConfig, space: dict[str, AnyParam]) -> list[Problem]:
+    """Each warm-start recipe names space parameters with values their distributions allow."""
+    problems = []
+    for i, entry in enumerate(search.warm_start):
+        for key, value in entry.items():
+            loc = ("search", "warm_start", i, key)
+            param = space.get(key)
+            if param is None:
+                problems.append(Problem(loc, f"not a parameter of the space{suggest(key, list(space))}"))
+            elif not param.contains(value):
+                problems.append(Problem(loc, f"{value!r} is outside {key}'s {_describe(param)}"))
+    return problems
+
+
+def _describe(param: AnyParam) -> str:
+    if isinstance(param, CategoricalParam):
+        return f"choices {param.choices}"
+    return f"range [{param.low}, {param.high}]"
+
+
+def check_grid(space: dict[str, AnyParam]) -> list[Problem]:
+    """Grid search needs a finite, fixed grid."""
+    problems = []
+    for path, param in space.items():
+        if isinstance(param, FloatParam) and param.step is None:
+            problems.append(
+                Problem(("space", path), "grid search needs a finite grid: give this float a step, or use categorical")
+            )
+        if param.when:
+            problems.append(Problem(("space", path, "when"), "grid search cannot use conditional parameters"))
+    return problems

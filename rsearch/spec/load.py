@@ -1,0 +1,264 @@
+"""Load search specs and recipe files: YAML -> validated models, every problem at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from rsearch.spec.checks import check_spec
+from rsearch.spec.errors import Loc, Location, Problem, SpecError
+from rsearch.spec.recipe import Recipe
+from rsearch.spec.search import SearchSpec
+from rsearch.spec.source import Source, deep_merge, parse_yaml, read_yaml
+from rsearch.spec.typewalk import describe_error, tagged_member
+
+EXTENDS = "extends"
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SearchSpec:
+    """Read, merge and validate a search spec.
+
+    Args:
+        path: The spec's YAML file.
+        overrides: `dotted.path=value` settings applied after the file (values are YAML).
+
+    Raises:
+        SpecError: With every problem found, each with file:line and the field path.
+    """
+    src, problems = _read_spec_source(Path(path), overrides)
+    if src is None:
+        raise SpecError(problems)
+    sections, section_problems = _validate_sections(SearchSpec, src.data)
+    problems += section_problems + check_spec(sections)
+    _raise_if_any(problems, src)
+    return SearchSpec.model_validate(src.data)
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Read, merge (`extends`) and validate a standalone recipe file.
+
+    Raises:
+        SpecError: With every problem found.
+    """
+    src, problems = _read_recipe_source(Path(path), ())
+    if src is not None:
+        problems += apply_overrides(src, overrides)
+    if src is None:
+        raise SpecError(problems)
+    _, section_problems = _validate_sections(Recipe, src.data)
+    problems += section_problems
+    _raise_if_any(problems, src)
+    return Recipe.model_validate(src.data)
+
+
+def resolved_spec_data(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The spec as merged from its files and overrides, before defaults (for `rsearch show`)."""
+    src, problems = _read_spec_source(Path(path), overrides)
+    if src is None or problems:
+        raise SpecError(problems)
+    return dict(src.data)
+
+
+def _read_spec_source(path: Path, overrides: Sequence[str]) -> tuple[Source | None, list[Problem]]:
+    src, problems = read_yaml(path)
+    if src is None:
+        return None, problems
+    base = src.data.get("base")
+    if isinstance(base, dict) and EXTENDS in base:
+        inside = {k[1:]: v for k, v in src.where.items() if k[:1] == ("base",) and k != ("base",)}
+        merged, where, extra = _merge_extends(base, inside, path.parent, (path.resolve(),), ("base",))
+        problems += extra
+        src.data["base"] = merged
+        src.where = {k: v for k, v in src.where.items() if k[:1] != ("base",) or k == ("base",)}
+        src.where.update({("base", *k): v for k, v in where.items()})
+    problems += apply_overrides(src, overrides)
+    return src, problems
+
+
+def _read_recipe_source(path: Path, stack: tuple[Path, ...]) -> tuple[Source | None, list[Problem]]:
+    src, problems = read_yaml(path)
+    if src is None or EXTENDS not in src.data:
+        return src, problems
+    inside = {k: v for k, v in src.where.items() if k}
+    merged, where, extra = _merge_extends(src.data, inside, path.parent, (*stack, path.resolve()), ())
+    return Source(merged, {(): src.where[()], **where}), problems + extra
+
+
+def _merge_extends(
+    section: dict[str, Any],
+    where: dict[Loc, Location],
+    folder: Path,
+    stack: tuple[Path, ...],
+    prefix: Loc,
+) -> tuple[dict[str, Any], dict[Loc, Location], list[Problem]]:
+    """Merge the recipe files named by the section's `extends` under it (the section wins).
+
+    Args:
+        section: A recipe mapping holding an `extends` key.
+        where: Locations of the section's keys, relative to the section.
+        folder: Directory that relative `extends` paths start from.
+        stack: Files being resolved, outermost first (to find cycles).
+        prefix: Where the section sits in the spec (for problem paths).
+
+    Returns:
+        The merged mapping, its locations (relative to the section) and the problems.
+    """
+    section = dict(section)
+    extends = section.pop(EXTENDS)
+    loc, at = (*prefix, EXTENDS), where.get((EXTENDS,))
+    names = extends if isinstance(extends, list) else [extends]
+    if not names or not all(isinstance(n, str) and n for n in names):
+        return section, where, [Problem(loc, "must be a file path or a list of them", at)]
+    merged: dict[str, Any] = {}
+    merged_where: dict[Loc, Location] = {}
+    problems: list[Problem] = []
+    for name in names:
+        target = (folder / name).resolve()
+        if target in stack:
+            chain = " -> ".join(p.name for p in (*stack, target))
+            problems.append(Problem(loc, f"extends forms a cycle: {chain}", at))
+            continue
+        if not target.is_file():
+            problems.append(Problem(loc, f"extended file not found: {target}", at))
+            continue
+        parent, extra = _read_recipe_source(target, stack)
+        problems += extra
+        if parent is not None:
+            merged = deep_merge(merged, parent.data)
+            merged_where.update({k: v for k, v in parent.where.items() if k})
+    merged_where.update({k: v for k, v in where.items() if k != (EXTENDS,)})
+    return deep_merge(merged, section), merged_where, problems
+
+
+def apply_overrides(src: Source, overrides: Sequence[str]) -> list[Problem]:
+    """Apply `a.b.c=value` settings to src.data in place (values parsed as YAML).
+
+    Keys that themselves hold dots (space entries such as `optim.lr`) are matched longest
+    first, so `space.optim.lr.high=0.5` reaches the `high` of the `optim.lr` parameter.
+    """
+    problems: list[Problem] = []
+    for i, item in enumerate(overrides, 1):
+        here = Location("--set", i, 1)
+        path, sep, text = item.partition("=")
+        if not sep or not path.strip():
+            problems.append(Problem((), f"--set expects path=value, got {item!r}", here))
+            continue
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            problems.append(Problem((path,), f"--set value is not valid YAML: {e}", here))
+            continue
+        loc = _set_path(src.data, path.strip().split("."), value)
+        src.where[loc] = here
+    return problems
+
+
+def _set_path(data: dict[str, Any], parts: list[str], value: Any) -> Loc:
+    node = data
+    loc: list[str] = []
+    while len(parts) > 1:
+        key = next(
+            (".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1) if ".".join(parts[:n]) in node),
+            parts[0],
+        )
+        parts = parts[len(key.split(".")) :]
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node, loc = child, [*loc, key]
+    node[parts[0]] = value
+    return (*loc, parts[0])
+
+
+def _validate_sections(
+    model: type[BaseModel], data: dict[str, Any]
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Validate each top-level field on its own, so one bad section hides no other problem.
+
+    Returns the sections that validated (defaults filled for absent ones) and the problems.
+    """
+    sections: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key in data:
+        if key not in model.model_fields:
+            problems.append(describe_error(model, {"type": "extra_forbidden", "loc": (key,)}))
+    for name, info in model.model_fields.items():
+        if name not in data:
+            if info.is_required():
+                problems.append(Problem((name,), "required field is missing"))
+            else:
+                sections[name] = info.get_default(call_default_factory=True)
+            continue
+        tp = _field_type(model, name)
+        value = data[name]
+        if get_origin(info.annotation) is dict and isinstance(value, dict):
+            # One bad entry (a space parameter) must not hide the checks of the others.
+            entry_tp = get_args(info.annotation)[1]
+            entries = {k: _validate_one(entry_tp, v, model, (name, k), problems) for k, v in value.items()}
+            sections[name] = {k: v for k, v in entries.items() if v is not _INVALID}
+        else:
+            checked = _validate_one(tp, value, model, (name,), problems)
+            if checked is _INVALID:
+                checked = _partial(info.annotation, value)
+            if checked is not _INVALID:
+                sections[name] = checked
+    return sections, problems
+
+
+_INVALID = object()
+
+
+def _validate_one(tp: Any, value: Any, model: type[BaseModel], loc: Loc, problems: list[Problem]) -> Any:
+    try:
+        return TypeAdapter(tp).validate_python(value)
+    except ValidationError as e:
+        problems += [describe_error(model, dict(err), prefix=loc) for err in e.errors()]
+        return _INVALID
+
+
+def _partial(tp: Any, value: Any) -> Any:
+    """The valid part of an invalid section, defaults standing in for what failed.
+
+    Cross-section checks then still run on what the user wrote correctly.
+    """
+    if not isinstance(value, dict):
+        return _INVALID
+    if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        tp = tagged_member(tp, value.get("type"))  # a scheduler: pick the member by its tag
+        if tp is None:
+            return _INVALID
+    known = {k: v for k, v in value.items() if k in tp.model_fields}
+    sections, _ = _validate_sections(tp, known)
+    return tp.model_construct(**sections)
+
+
+def _field_type(model: type[BaseModel], name: str) -> Any:
+    info = model.model_fields[name]
+    # The FieldInfo carries constraints and the union discriminator.
+    return Annotated[info.annotation, info]
+
+
+def _raise_if_any(problems: list[Problem], src: Source | None) -> None:
+    if not problems:
+        return
+    located = [
+        p if p.where or src is None else Problem(p.loc, p.message, src.locate(p.loc))
+        for p in problems
+    ]
+    located.sort(key=lambda p: (p.where.file, p.where.line, p.where.column) if p.where else ("", 0, 0))
+    raise SpecError(located)
+
+
+def parse_spec_text(text: str, name: str = "<string>") -> SearchSpec:
+    """Validate a spec given as YAML text (no `extends`; for tests and tools)."""
+    src, problems = parse_yaml(text, name)
+    if src is None:
+        raise SpecError(problems)
+    sections, section_problems = _validate_sections(SearchSpec, src.data)
+    problems += section_problems + check_spec(sections)
+    _raise_if_any(problems, src)
+    return SearchSpec.model_validate(src.data)

@@ -1,0 +1,211 @@
+"""Recipe: the fully resolved configuration of one training run (one trial).
+
+Every knob the seed papers vary is a field here, named after the paper's or timm's term, so a
+search space addresses it by a dotted path (`optim.lr`, `augment.mixup`). Component names
+(models, optimizers) are timm's and are checked against the installed timm.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from rsearch.spec.base import Strict
+from rsearch.spec.names import check_model_name, check_optimizer_name
+
+DatasetKind = Literal["digits", "synthetic", "image_folder", "cifar10", "cifar100"]
+Precision = Literal["fp32", "bf16", "fp16"]
+
+
+class ModelConfig(Strict):
+    """Architecture: a timm model and the ResNet-family scaling knobs."""
+
+    name: str = "resnet18"
+    """timm model name (`timm.list_models()`), built with pretrained=False."""
+    drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    """Dropout before the classifier."""
+    drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    """Stochastic depth: the drop probability of the last block (linear in depth)."""
+    small_stem: bool = False
+    """Replace the stem with a 3x3 stride-1 conv and no max-pool (for 32-64 px inputs)."""
+    depth_multiplier: float = Field(1.0, gt=0.0, le=8.0)
+    """Multiplies the blocks per stage (ResNet family; rounded up, at least 1 a stage)."""
+    width_multiplier: float = Field(1.0, gt=0.0, le=8.0)
+    """Multiplies the channels of every stage (ResNet family)."""
+    layers: list[int] | None = None
+    """Explicit blocks per stage, e.g. [3, 24, 36, 3] (ResNet-RS-200); overrides depth_multiplier."""
+    checkpoint: str | None = None
+    """Local file of weights to start from (a state dict or an rsearch checkpoint)."""
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        return check_model_name(name)
+
+    @field_validator("layers")
+    @classmethod
+    def _positive_layers(cls, layers: list[int] | None) -> list[int] | None:
+        if layers is not None and (not layers or any(n < 1 for n in layers)):
+            raise ValueError("layers must list at least one stage, each with >= 1 block")
+        return layers
+
+
+class DataConfig(Strict):
+    """Where the images come from and how they are batched."""
+
+    dataset: DatasetKind = "digits"
+    """digits (bundled), synthetic, image_folder (train/ and val/ class folders), cifar10/100."""
+    path: str | None = None
+    """Directory of an image_folder or of CIFAR python batches."""
+    image_size: int = Field(32, ge=8, le=1024)
+    """Train resolution in pixels."""
+    eval_image_size: int | None = Field(None, ge=8, le=1024)
+    """Test resolution (defaults to image_size); RSB A3 trains at 160 and tests at 224."""
+    crop_pct: float = Field(1.0, gt=0.0, le=1.0)
+    """Center-crop fraction at evaluation (timm's crop_pct)."""
+    batch_size: int = Field(64, ge=1)
+    """Global batch size across all workers of a trial."""
+    fraction: float = Field(1.0, gt=0.0, le=1.0)
+    """Use this stratified fraction of the training set (the budget knob of fast searches)."""
+    num_classes: int = Field(10, ge=2)
+    """Classes of the synthetic dataset (other datasets know their own)."""
+    synthetic_size: int = Field(1024, ge=1)
+    """Training images of the synthetic dataset."""
+    num_workers: int = Field(0, ge=0)
+    """Loader processes for streamed datasets (in-memory ones need none)."""
+
+    @model_validator(mode="after")
+    def _path_when_needed(self) -> DataConfig:
+        if self.dataset in ("image_folder", "cifar10", "cifar100") and not self.path:
+            raise ValueError(f"dataset {self.dataset!r} needs data.path")
+        return self
+
+
+class OptimConfig(Strict):
+    """Optimizer (timm's create_optimizer_v2) and gradient handling."""
+
+    name: str = "sgd"
+    """timm optimizer name (sgd, momentum, adamw, lamb, lars, ...) or `sam` (SAM around sam_base)."""
+    lr: float = Field(0.05, gt=0.0, le=100.0)
+    """Peak learning rate."""
+    weight_decay: float = Field(5e-5, ge=0.0, le=1.0)
+    """Decoupled or L2 weight decay as the optimizer defines it."""
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    """Momentum (SGD family)."""
+    sam_rho: float = Field(0.05, gt=0.0, le=2.0)
+    """SAM neighbourhood size; used only when name is `sam`."""
+    sam_base: str = "sgd"
+    """The optimizer SAM wraps."""
+    clip_grad: float | None = Field(None, gt=0.0)
+    """Gradient clipping threshold; off when unset."""
+    clip_mode: Literal["norm", "value", "agc"] = "norm"
+    """norm, value, or agc (adaptive gradient clipping, NFNets)."""
+
+    @field_validator("name")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        return name if name == "sam" else check_optimizer_name(name)
+
+    @field_validator("sam_base")
+    @classmethod
+    def _known_base(cls, name: str) -> str:
+        if name == "sam":
+            raise ValueError("sam_base must be a plain optimizer, not sam")
+        return check_optimizer_name(name)
+
+
+class ScheduleConfig(Strict):
+    """Learning-rate schedule (timm's create_scheduler_v2), stepped per epoch."""
+
+    name: Literal["cosine", "step", "multistep", "constant"] = "cosine"
+    """Schedule shape."""
+    warmup_epochs: int = Field(0, ge=0)
+    """Linear warmup epochs from warmup_lr."""
+    warmup_lr: float = Field(1e-5, ge=0.0)
+    """Learning rate at the start of warmup."""
+    min_lr: float = Field(0.0, ge=0.0)
+    """Floor of the cosine schedule."""
+    decay_epochs: list[int] = Field(default_factory=lambda: [30, 60, 80])
+    """Epochs at which step/multistep decay (step uses the first as its period)."""
+    decay_rate: float = Field(0.1, gt=0.0, le=1.0)
+    """Factor applied at each decay."""
+
+
+class LossConfig(Strict):
+    """Training loss."""
+
+    name: Literal["ce", "bce"] = "ce"
+    """Cross-entropy, or binary cross-entropy as in ResNet strikes back."""
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    """Label smoothing."""
+    bce_target_thresh: float | None = Field(None, gt=0.0, lt=1.0)
+    """BCE only: binarise (mixed) targets above this threshold (RSB uses 0.2)."""
+
+
+class AugmentConfig(Strict):
+    """Data augmentation, each as plain fields (the timm strings are built in one adapter)."""
+
+    random_resized_crop: bool = True
+    """Random-resized crop at train time (else resize only)."""
+    crop_scale_min: float = Field(0.08, gt=0.0, le=1.0)
+    """Smallest area fraction of the random-resized crop."""
+    hflip: float = Field(0.5, ge=0.0, le=1.0)
+    """Horizontal flip probability."""
+    randaugment_layers: int = Field(0, ge=0, le=10)
+    """RandAugment operations per image; 0 turns RandAugment off."""
+    randaugment_magnitude: float = Field(9.0, ge=0.0, le=30.0)
+    """RandAugment magnitude (timm's m, 0-10 typical; ResNet-RS uses up to 15)."""
+    randaugment_magnitude_std: float = Field(0.5, ge=0.0)
+    """Per-op noise on the magnitude (timm's mstd)."""
+    randaugment_increasing: bool = True
+    """Use the severity-increasing op set (timm's inc1)."""
+    random_erasing: float = Field(0.0, ge=0.0, le=1.0)
+    """Random-erasing probability."""
+    mixup: float = Field(0.0, ge=0.0)
+    """Mixup alpha; 0 is off."""
+    cutmix: float = Field(0.0, ge=0.0)
+    """CutMix alpha; 0 is off."""
+    mix_prob: float = Field(1.0, ge=0.0, le=1.0)
+    """Probability of mixing a batch when mixup or CutMix is on."""
+    mix_switch_prob: float = Field(0.5, ge=0.0, le=1.0)
+    """Probability of CutMix instead of mixup when both are on."""
+    repeated_aug: int = Field(1, ge=1, le=8)
+    """Repeated augmentation: each image appears this many times per epoch (DDP)."""
+
+
+class EmaConfig(Strict):
+    """Exponential moving average of the weights (timm's ModelEmaV3)."""
+
+    enabled: bool = False
+    """Keep and evaluate an EMA copy of the weights."""
+    decay: float = Field(0.9998, gt=0.0, lt=1.0)
+    """EMA decay per optimizer step."""
+    warmup: bool = True
+    """Ramp the decay up over the first steps (useful on short runs)."""
+
+
+class Recipe(Strict):
+    """Everything one trial trains with."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    ema: EmaConfig = Field(default_factory=EmaConfig)
+    epochs: int = Field(10, ge=1, le=10000)
+    """Training epochs (also the budget unit of the schedulers)."""
+    precision: Precision = "fp32"
+    """fp32, or bf16/fp16 autocast."""
+    channels_last: bool = False
+    """Train in channels_last memory layout."""
+    compile: bool = False
+    """torch.compile the model."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """auto picks CUDA when present, else the CPU."""
+    seed: int = 0
+    """Seed of every random generator of the run."""
+    deterministic: bool = False
+    """Deterministic kernels (slower); needed for bit-exact resume comparisons."""
