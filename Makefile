@@ -16,7 +16,7 @@ install: $(STAMP)
 
 quickstart: $(STAMP)
 	$(BIN)/rsearch validate search_spaces/quickstart.yaml
-	$(BIN)/rsearch sample search_spaces/quickstart.yaml -n 4
+	$(BIN)/rsearch run search_spaces/quickstart.yaml
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -95,6 +95,7 @@ def _check_values(path: str, param: AnyParam, base: Recipe) -> list[Problem]:
         return [Problem(("space", path, "type"), f"{path} is not a real number ({kind}); {hint}")]
     if isinstance(param, IntParam) and kind not in ("int", "float"):
         return [Problem(("space", path, "type"), f"{path} is {kind}; use type: categorical")]
+    probes: list[tuple[str, int | None, Any]]
     if isinstance(param, CategoricalParam):
         probes = [("choices", i, v) for i, v in enumerate(param.choices)]
     else:
@@ -131,7 +132,11 @@ def _check_conditions(path: str, param: AnyParam, space: dict[str, AnyParam]) ->
         elif other is None:
             problems.append(Problem(loc, f"unknown parameter {ref!r}{suggest(ref, list(space))}"))
         elif not isinstance(other, CategoricalParam):
-            problems.append(Problem(loc, f"conditions must name categorical parameters; {ref!r} is {other.type}"))
+            problems.append(
+                Problem(
+                    loc, f"conditions must name categorical parameters; {ref!r} is {other.type}"
+                )
+            )
         else:
             for value in values:
                 if not other.contains(value):
@@ -159,7 +164,10 @@ def _check_condition_cycles(space: dict[str, AnyParam]) -> list[Problem]:
 def check_pbt_space(space: dict[str, AnyParam]) -> list[Problem]:
     """PBT mutates a running trial; parameters that change the model's shape cannot be mutated."""
     return [
-        Problem(("space", path), "pbt cannot mutate the architecture mid-training; search it with another scheduler")
+        Problem(
+            ("space", path),
+            "pbt cannot mutate the architecture mid-training; search it with another scheduler",
+        )
         for path in space
         if path.startswith("model.") or path in ("data.image_size", "epochs")
     ]
@@ -173,7 +181,9 @@ def check_warm_start(search: SearchConfig, space: dict[str, AnyParam]) -> list[P
             loc = ("search", "warm_start", i, key)
             param = space.get(key)
             if param is None:
-                problems.append(Problem(loc, f"not a parameter of the space{suggest(key, list(space))}"))
+                problems.append(
+                    Problem(loc, f"not a parameter of the space{suggest(key, list(space))}")
+                )
             elif not param.contains(value):
                 problems.append(Problem(loc, f"{value!r} is outside {key}'s {_describe(param)}"))
     return problems
@@ -191,8 +201,13 @@ def check_grid(space: dict[str, AnyParam]) -> list[Problem]:
     for path, param in space.items():
         if isinstance(param, FloatParam) and param.step is None:
             problems.append(
-                Problem(("space", path), "grid search needs a finite grid: give this float a step, or use categorical")
+                Problem(
+                    ("space", path),
+                    "grid search needs a finite grid: give this float a step, or use categorical",
+                )
             )
         if param.when:
-            problems.append(Problem(("space", path, "when"), "grid search cannot use conditional parameters"))
+            problems.append(
+                Problem(("space", path, "when"), "grid search cannot use conditional parameters")
+            )
     return problems

@@ -70,7 +70,9 @@ def _read_spec_source(path: Path, overrides: Sequence[str]) -> tuple[Source | No
     base = src.data.get("base")
     if isinstance(base, dict) and EXTENDS in base:
         inside = {k[1:]: v for k, v in src.where.items() if k[:1] == ("base",) and k != ("base",)}
-        merged, where, extra = _merge_extends(base, inside, path.parent, (path.resolve(),), ("base",))
+        merged, where, extra = _merge_extends(
+            base, inside, path.parent, (path.resolve(),), ("base",)
+        )
         problems += extra
         src.data["base"] = merged
         src.where = {k: v for k, v in src.where.items() if k[:1] != ("base",) or k == ("base",)}
@@ -84,7 +86,9 @@ def _read_recipe_source(path: Path, stack: tuple[Path, ...]) -> tuple[Source | N
     if src is None or EXTENDS not in src.data:
         return src, problems
     inside = {k: v for k, v in src.where.items() if k}
-    merged, where, extra = _merge_extends(src.data, inside, path.parent, (*stack, path.resolve()), ())
+    merged, where, extra = _merge_extends(
+        src.data, inside, path.parent, (*stack, path.resolve()), ()
+    )
     return Source(merged, {(): src.where[()], **where}), problems + extra
 
 
@@ -162,7 +166,11 @@ def _set_path(data: dict[str, Any], parts: list[str], value: Any) -> Loc:
     loc: list[str] = []
     while len(parts) > 1:
         key = next(
-            (".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1) if ".".join(parts[:n]) in node),
+            (
+                ".".join(parts[:n])
+                for n in range(len(parts) - 1, 0, -1)
+                if ".".join(parts[:n]) in node
+            ),
             parts[0],
         )
         parts = parts[len(key.split(".")) :]
@@ -198,7 +206,9 @@ def _validate_sections(
         if get_origin(info.annotation) is dict and isinstance(value, dict):
             # One bad entry (a space parameter) must not hide the checks of the others.
             entry_tp = get_args(info.annotation)[1]
-            entries = {k: _validate_one(entry_tp, v, model, (name, k), problems) for k, v in value.items()}
+            entries = {
+                k: _validate_one(entry_tp, v, model, (name, k), problems) for k, v in value.items()
+            }
             sections[name] = {k: v for k, v in entries.items() if v is not _INVALID}
         else:
             checked = _validate_one(tp, value, model, (name,), problems)
@@ -212,7 +222,9 @@ def _validate_sections(
 _INVALID = object()
 
 
-def _validate_one(tp: Any, value: Any, model: type[BaseModel], loc: Loc, problems: list[Problem]) -> Any:
+def _validate_one(
+    tp: Any, value: Any, model: type[BaseModel], loc: Loc, problems: list[Problem]
+) -> Any:
     try:
         return TypeAdapter(tp).validate_python(value)
     except ValidationError as e:
@@ -249,7 +261,9 @@ def _raise_if_any(problems: list[Problem], src: Source | None) -> None:
         p if p.where or src is None else Problem(p.loc, p.message, src.locate(p.loc))
         for p in problems
     ]
-    located.sort(key=lambda p: (p.where.file, p.where.line, p.where.column) if p.where else ("", 0, 0))
+    located.sort(
+        key=lambda p: (p.where.file, p.where.line, p.where.column) if p.where else ("", 0, 0)
+    )
     raise SpecError(located)
 
 

@@ -35,7 +35,9 @@ def _list_from_timm() -> tuple[list[str], list[str]]:
     import timm  # deferred: seconds to import, needed once per timm version
     import timm.optim
 
-    return sorted(timm.list_models()), sorted(timm.optim.list_optimizers())
+    models = [str(m) for m in timm.list_models()]
+    optimizers = [str(o) for o in timm.optim.list_optimizers()]
+    return sorted(models), sorted(optimizers)
 
 
 @lru_cache(maxsize=1)

@@ -34,7 +34,7 @@ class ModelConfig(Strict):
     width_multiplier: float = Field(1.0, gt=0.0, le=8.0)
     """Multiplies the channels of every stage (ResNet family)."""
     layers: list[int] | None = None
-    """Explicit blocks per stage, e.g. [3, 24, 36, 3] (ResNet-RS-200); overrides depth_multiplier."""
+    """Explicit blocks per stage, e.g. [3, 24, 36, 3] (ResNet-RS-200); overrides depth."""
     checkpoint: str | None = None
     """Local file of weights to start from (a state dict or an rsearch checkpoint)."""
 
@@ -86,7 +86,7 @@ class OptimConfig(Strict):
     """Optimizer (timm's create_optimizer_v2) and gradient handling."""
 
     name: str = "sgd"
-    """timm optimizer name (sgd, momentum, adamw, lamb, lars, ...) or `sam` (SAM around sam_base)."""
+    """timm optimizer name (sgd, momentum, adamw, lamb, lars, ...) or `sam` (around sam_base)."""
     lr: float = Field(0.05, gt=0.0, le=100.0)
     """Peak learning rate."""
     weight_decay: float = Field(5e-5, ge=0.0, le=1.0)

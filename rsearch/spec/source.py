@@ -68,7 +68,8 @@ def parse_yaml(text: str, name: str) -> tuple[Source | None, list[Problem]]:
         return None, [Problem((), f"expected a mapping of keys, got {type(data).__name__}", top)]
     src = Source(data, {(): top})
     problems: list[Problem] = []
-    _record(node, (), name, src.where, problems)
+    if node is not None:
+        _record(node, (), name, src.where, problems)
     return src, problems
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from rsearch.spec.recipe import Recipe
 from rsearch.spec.typewalk import literal_values, walk
 
 
@@ -53,3 +54,11 @@ def get_path(data: dict[str, Any], path: str) -> Any:
     for part in path.split("."):
         node = node[part]
     return node
+
+
+def apply_params(base: Recipe, params: dict[str, Any]) -> Recipe:
+    """The base recipe with each dotted-path parameter set, validated again."""
+    data = base.model_dump()
+    for path, value in params.items():
+        data = set_path(data, path, value)
+    return Recipe.model_validate(data)

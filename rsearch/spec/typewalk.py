@@ -73,8 +73,8 @@ def walk(root: type[BaseModel], loc: Loc) -> tuple[Loc, Any]:
             tp = None
     tp = _unwrap(tp)
     if get_origin(tp) in (Union, types.UnionType):
-        members = [a for a in get_args(tp) if a is not type(None)]
-        tp = _unwrap(members[0]) if len(members) == 1 else tp
+        rest = [a for a in get_args(tp) if a is not type(None)]
+        tp = _unwrap(rest[0]) if len(rest) == 1 else tp
     return tuple(clean), tp
 
 
