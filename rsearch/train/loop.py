@@ -1,0 +1,229 @@
+"""fit: train a recipe epoch by epoch, evaluate, checkpoint and report.
+
+The training core knows nothing of its caller: it reports through a callable (as in
+syne-tune), so the same fit runs under Ray Train, under torchrun, or alone on a laptop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rsearch.spec.recipe import Recipe
+from rsearch.train.augment import EvalTransform
+from rsearch.train.data import Batches
+from rsearch.train.distributed import (
+    all_reduce,
+    average_batchnorm,
+    broadcast_object,
+    setup_distributed,
+    teardown_distributed,
+)
+from rsearch.train.measure import inference_speed
+from rsearch.train.optim import base_optimizer
+from rsearch.train.runtime import autocast, deterministic, device_type, synchronize
+from rsearch.train.session import (
+    Session,
+    build_session,
+    read_checkpoint,
+    restore,
+    save_checkpoint,
+)
+
+Reporter = Callable[[dict[str, float], str | None], None]
+"""report(metrics, checkpoint_dir): called once per epoch on every rank with the same metrics;
+rank 0 passes the checkpoint directory it just wrote (None without checkpointing), others None."""
+
+StepHook = Callable[[int, int, int], None]
+"""on_step(epoch, step, steps_per_epoch), 1-based, after every training step (progress bars)."""
+
+
+def fit(
+    recipe: Recipe, report: Reporter | None = None, checkpoint_dir: str | Path | None = None
+) -> dict[str, float]:
+    """Train a recipe and return the final epoch's metrics.
+
+    Args:
+        recipe: what to train.
+        report: called after every epoch with that epoch's metrics (see Reporter).
+        checkpoint_dir: rank 0 writes checkpoint.pt here every epoch; if the file already
+            exists when fit starts, training resumes from it.
+
+    Returns:
+        The final epoch's metrics: epoch, train_loss, val_loss, val_top1, val_top5, lr,
+        epoch_s, train_images_per_s, params_m, gflops, infer_images_per_s, infer_latency_ms,
+        infer_latency_ms_batch, and ema_val_top1/ema_val_loss when EMA is on.
+
+    Raises:
+        TrainInputError: data, model or recipe values that cannot be trained with.
+    """
+    return run_training(recipe, report, checkpoint_dir)
+
+
+def run_training(
+    recipe: Recipe,
+    report: Reporter | None = None,
+    checkpoint_dir: str | Path | None = None,
+    on_step: StepHook | None = None,
+) -> dict[str, float]:
+    """fit, with a per-step hook for progress display."""
+    kind = device_type(recipe.device)
+    ctx = setup_distributed(kind)
+    try:
+        with deterministic(recipe.deterministic):
+            session = build_session(recipe, ctx, kind)
+            state = read_checkpoint(checkpoint_dir, ctx)
+            if state is not None:
+                restore(session, state)
+            return _train(session, report, checkpoint_dir, on_step)
+    finally:
+        teardown_distributed(ctx)
+
+
+def _train(
+    session: Session,
+    report: Reporter | None,
+    checkpoint_dir: str | Path | None,
+    on_step: StepHook | None,
+) -> dict[str, float]:
+    for epoch in range(session.start_epoch, session.recipe.epochs):
+        metrics = run_epoch(session, epoch, on_step)
+        session.history.append(metrics)
+        written = save_checkpoint(session, checkpoint_dir)
+        if report is not None:
+            report(dict(metrics), written)
+    # A run resumed after its last epoch trains nothing and returns what it had.
+    return dict(session.history[-1])
+
+
+def run_epoch(session: Session, epoch: int, on_step: StepHook | None = None) -> dict[str, float]:
+    """Train one epoch (0-based), evaluate, and return the epoch's reduced metrics."""
+    start = time.perf_counter()
+    session.scheduler.step(epoch)
+    lr = base_optimizer(session.step.optimizer).param_groups[0]["lr"]
+    train_sums, train_s = train_epoch(session, epoch, on_step)
+    val_sums = _evaluate_model(session, session.model)
+    ema = session.step.ema
+    ema_sums = _evaluate_model(session, ema.module) if ema is not None else None
+    seconds = (train_s, time.perf_counter() - start)
+    metrics = {"epoch": epoch + 1, **_reduce(session, train_sums, val_sums, ema_sums, seconds)}
+    metrics = {**metrics, "lr": lr, **session.cost}
+    if epoch + 1 == session.recipe.epochs:
+        metrics.update(_measure_inference(session))
+    return metrics
+
+
+def train_epoch(
+    session: Session, epoch: int, on_step: StepHook | None = None
+) -> tuple[torch.Tensor, float]:
+    """One pass over this rank's training batches.
+
+    Returns:
+        ([loss sum, images] on this rank, seconds the loop took).
+    """
+    batches = session.data.train
+    batches.set_epoch(epoch)
+    steps = len(batches)
+    session.step.net.train()
+    loss_sum = torch.zeros((), device=session.device)
+    images = 0
+    start = time.perf_counter()
+    for index, (x, labels) in enumerate(batches, start=1):
+        inputs, targets = session.train_transform(x, labels)
+        loss_sum += session.step(inputs, targets).float() * labels.shape[0]
+        images += labels.shape[0]
+        if on_step is not None:
+            on_step(epoch + 1, index, steps)
+    synchronize(session.device)
+    seconds = time.perf_counter() - start
+    return torch.stack([loss_sum.cpu(), torch.tensor(float(images))]), seconds
+
+
+def _evaluate_model(session: Session, model: nn.Module) -> torch.Tensor:
+    average_batchnorm(model, session.ctx)
+    return evaluate(
+        model,
+        session.data.val,
+        session.eval_transform,
+        session.dtype,
+        session.data.num_classes,
+    )
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    batches: Batches,
+    transform: EvalTransform,
+    dtype: torch.dtype | None,
+    num_classes: int,
+) -> torch.Tensor:
+    """Exact sums over this rank's validation images (not batch averages).
+
+    Returns:
+        float64 [cross-entropy sum, top-1 hits, top-5 hits, images] on the CPU.
+    """
+    was_training = model.training
+    model.eval()
+    k = min(5, num_classes)
+    sums = torch.zeros(4, dtype=torch.float64)
+    for images, labels in batches:
+        with autocast(labels.device, dtype):
+            logits = model(transform(images))
+        logits = logits.float()
+        hits = logits.topk(k, dim=1).indices.eq(labels[:, None])
+        batch = torch.stack(
+            [
+                F.cross_entropy(logits, labels, reduction="sum"),
+                hits[:, 0].sum(),
+                hits.any(dim=1).sum(),
+                torch.tensor(labels.numel(), device=labels.device),
+            ]
+        )
+        sums += batch.double().cpu()
+    model.train(was_training)
+    return sums
+
+
+def _reduce(
+    session: Session,
+    train: torch.Tensor,
+    val: torch.Tensor,
+    ema: torch.Tensor | None,
+    seconds: tuple[float, float],
+) -> dict[str, float]:
+    parts = [train, val] + ([ema] if ema is not None else [])
+    sums = all_reduce(torch.cat([p.double() for p in parts]), session.ctx, "sum").tolist()
+    # An epoch lasts as long as its slowest rank.
+    train_s, epoch_s = all_reduce(torch.tensor(seconds), session.ctx, "max").tolist()
+    out = {
+        "train_loss": sums[0] / sums[1],
+        "val_loss": sums[2] / sums[5],
+        "val_top1": 100.0 * sums[3] / sums[5],
+        "val_top5": 100.0 * sums[4] / sums[5],
+    }
+    if ema is not None:
+        out["ema_val_top1"] = 100.0 * sums[8] / sums[9]
+        out["ema_val_loss"] = sums[6] / sums[9]
+    out["epoch_s"] = epoch_s
+    out["train_images_per_s"] = sums[1] / train_s
+    return out
+
+
+def _measure_inference(session: Session) -> dict[str, float]:
+    # Rank 0 measures alone (ranks sharing a node would slow each other) and shares the numbers.
+    result = None
+    if session.ctx.is_main:
+        result = inference_speed(
+            session.model,
+            session.eval_size,
+            session.device,
+            session.dtype,
+            session.recipe.channels_last,
+        )
+    return broadcast_object(result, session.ctx)

@@ -1,0 +1,129 @@
+"""Model cost and speed on the node it runs on: parameters, FLOPs, inference throughput/latency."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from rsearch.spec.recipe import Recipe
+from rsearch.train.runtime import autocast, synchronize
+
+INFER_BATCH = 64
+"""Batch of the throughput measurement: fixed, so trials with different training batches
+compare on the same footing."""
+
+MEASURE_SECONDS = 1.0
+"""Time spent timing each batch size (after warmup): long enough for a stable median."""
+
+
+def params_m(model: nn.Module) -> float:
+    """Parameters in millions."""
+    return sum(p.numel() for p in model.parameters()) / 1e6
+
+
+@torch.no_grad()
+def gflops(model: nn.Module, image_size: int) -> float:
+    """Multiply-adds of one image's forward pass, in billions.
+
+    FlopCounterMode counts a multiply-add as 2 FLOPs; timm and the papers (ResNet-RS,
+    EfficientNet) report multiply-adds as "FLOPs", so the count is halved to match them.
+    Works on the meta device, where nothing is computed.
+    """
+    param = next(model.parameters())
+    x = torch.zeros(1, 3, image_size, image_size, device=param.device, dtype=param.dtype)
+    was_training = model.training
+    model.eval()  # BatchNorm must not update its statistics
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() / 2 / 1e9
+
+
+def cost(model: nn.Module, image_size: int) -> dict[str, float]:
+    """{"params_m", "gflops"} of a model at a resolution."""
+    return {"params_m": params_m(model), "gflops": gflops(model, image_size)}
+
+
+def model_cost(recipe: Recipe) -> dict[str, float]:
+    """{"params_m", "gflops"} of the recipe's model at its evaluation resolution, untrained.
+
+    The model is built on the meta device: no memory for weights, no initialisation, no
+    data read beyond counting an image folder's classes. Used to reject over-budget trials
+    before they train.
+
+    Raises:
+        TrainInputError: the model cannot be built (unknown name, bad scaling, ...).
+    """
+    from rsearch.train.model import build_model  # deferred: model imports checkpoint/timm
+    from rsearch.train.sources import count_classes
+
+    with torch.device("meta"):
+        model = build_model(recipe, count_classes(recipe.data), load_weights=False)
+    return cost(model, recipe.data.eval_image_size or recipe.data.image_size)
+
+
+def _median_seconds(
+    model: nn.Module,
+    x: torch.Tensor,
+    dtype: torch.dtype | None,
+    warmup: int,
+    min_iters: int,
+    budget_s: float,
+) -> float:
+    with torch.inference_mode(), autocast(x.device, dtype):
+        for _ in range(warmup):  # first calls pay for allocation and kernel selection
+            model(x)
+        synchronize(x.device)
+        times: list[float] = []
+        start = time.perf_counter()
+        while len(times) < min_iters or time.perf_counter() - start < budget_s:
+            tick = time.perf_counter()
+            model(x)
+            synchronize(x.device)
+            times.append(time.perf_counter() - tick)
+    return statistics.median(times)
+
+
+def inference_speed(
+    model: nn.Module,
+    image_size: int,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    channels_last: bool,
+    batch: int = INFER_BATCH,
+    budget_s: float | None = None,
+) -> dict[str, float]:
+    """Inference throughput and latency in eval mode, at the training precision and layout.
+
+    Each measurement runs 2 warmup passes, then passes until budget_s (default
+    MEASURE_SECONDS) has elapsed (at least 3) and keeps the median.
+
+    Returns:
+        infer_images_per_s (batch images per median second), infer_latency_ms (batch 1),
+        infer_latency_ms_batch (the whole batch).
+    """
+    gen = torch.Generator().manual_seed(0)  # leaves the training generators untouched
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    was_training = model.training
+    model.eval()
+    try:
+        seconds = {}
+        for n in (1, batch):
+            x = torch.randn(n, 3, image_size, image_size, generator=gen)
+            x = x.to(device).contiguous(memory_format=layout)
+            budget = MEASURE_SECONDS if budget_s is None else budget_s
+            seconds[n] = _median_seconds(model, x, dtype, 2, 3, budget)
+    finally:
+        model.train(was_training)
+    return {
+        "infer_images_per_s": batch / seconds[batch],
+        "infer_latency_ms": seconds[1] * 1e3,
+        "infer_latency_ms_batch": seconds[batch] * 1e3,
+    }

@@ -1,0 +1,1 @@
+"""Tests of rsearch.train, the training core."""
