@@ -1,0 +1,97 @@
+"""A bounded on-disk queue of tracking records (JSONL) that survives the process.
+
+Every record is appended before it is sent, and a separate offset file says how many have
+been sent. A driver that dies mid-outage leaves its records on disk, and the next recorder of
+the same search sends them. Sending may repeat a record after a crash between a send and the
+offset update; the recorder makes every record safe to apply twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+
+
+class Outbox:
+    """Records waiting to be sent, in order, in `<directory>/<name>.jsonl`.
+
+    Args:
+        directory: Where the queue files live (created when needed).
+        name: The queue's file name without extension.
+        max_bytes: Size above which `append` refuses records that may be dropped.
+    """
+
+    def __init__(self, directory: Path, name: str, max_bytes: int):
+        self.path = directory / f"{name}.jsonl"
+        self._offset_path = directory / f"{name}.offset"
+        self._max_bytes = max_bytes
+        self._count = self._repair()
+        self._sent = min(self._read_offset(), self._count)
+
+    def append(self, record: Record, droppable: bool = False) -> bool:
+        """Queue a record; False (and nothing written) when full and the record is droppable.
+
+        Args:
+            record: JSON-serialisable data.
+            droppable: Whether the record may be refused when the queue is full. Records that
+                open or close runs are never refused, so runs are never left without their end.
+        """
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        if droppable and self.size() + len(line) > self._max_bytes:
+            return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+        self._count += 1
+        return True
+
+    def pending(self) -> list[Record]:
+        """The records not yet marked sent, oldest first."""
+        if not self:
+            return []
+        with open(self.path, encoding="utf-8") as handle:
+            lines = handle.readlines()
+        return [json.loads(line) for line in lines[self._sent :]]
+
+    def mark_sent(self, count: int) -> None:
+        """Record that `count` more of the pending records were sent; empty the queue if all."""
+        self._sent = min(self._sent + count, self._count)
+        if self._sent == self._count:
+            self.clear()
+            return
+        tmp = self._offset_path.with_suffix(".tmp")
+        tmp.write_text(str(self._sent))
+        os.replace(tmp, self._offset_path)
+
+    def clear(self) -> None:
+        """Forget every record."""
+        self.path.unlink(missing_ok=True)
+        self._offset_path.unlink(missing_ok=True)
+        self._count = self._sent = 0
+
+    def size(self) -> int:
+        """Bytes on disk, sent records included until the queue empties."""
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def __len__(self) -> int:
+        return self._count - self._sent
+
+    def _repair(self) -> int:
+        """Drop a last line cut short by a crash mid-write; return the number of lines."""
+        if not self.path.exists():
+            return 0
+        data = self.path.read_bytes()
+        whole = data[: data.rfind(b"\n") + 1]
+        if len(whole) != len(data):
+            self.path.write_bytes(whole)
+        return whole.count(b"\n")
+
+    def _read_offset(self) -> int:
+        try:
+            return int(self._offset_path.read_text())
+        except (FileNotFoundError, ValueError):
+            return 0

@@ -1,0 +1,269 @@
+"""Sending queued tracking records to MLflow, in order, through outages.
+
+Records name runs by search and trial id, never by MLflow run id, because the run may not
+exist yet when a record is written (the server was down). Sending resolves the names through
+tags (`runs.RunBook`), and sending a record twice changes nothing, so a crash between a send
+and marking it sent is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rsearch.tracking.outbox import Outbox, Record
+from rsearch.tracking.redact import redact_text
+from rsearch.tracking.runs import RunBook, RunState, Step
+from rsearch.tracking.store import http_limits, is_transient
+
+log = logging.getLogger(__name__)
+
+TAG_PRUNED = "rsearch.pruned"
+TAG_ERROR = "rsearch.error"
+TAG_CHECKPOINT = "rsearch.checkpoint"
+TAG_BEST = "rsearch.best"
+TAG_BEST_TRIAL = "rsearch.best_trial_id"
+TAG_BEST_RUN = "rsearch.best_run_id"
+TAG_DROPPED = "rsearch.dropped_records"
+TAG_NOTE = "mlflow.note.content"
+"""The run description, which the MLflow UI renders as Markdown: it carries the link to the
+best child run."""
+
+
+class Sender:
+    """Appends records to the on-disk queue and sends them when due.
+
+    Args:
+        book: The search's runs.
+        outbox: The search's queue.
+        upload_best_checkpoints: Whether `end_search` uploads the best trials' checkpoints.
+        flush_interval: Seconds epoch results are held so several go in one request.
+        retry_interval: Seconds between tries while MLflow is unreachable.
+        limits: MLflow HTTP retry and timeout settings for these requests.
+        where: The tracking URI, secrets masked, for messages.
+    """
+
+    def __init__(
+        self,
+        book: RunBook,
+        outbox: Outbox,
+        upload_best_checkpoints: bool,
+        flush_interval: float,
+        retry_interval: float,
+        limits: Mapping[str, str],
+        where: str,
+    ):
+        self.book = book
+        self.outbox = outbox
+        self._best_checkpoints = upload_best_checkpoints
+        self._flush_interval = flush_interval
+        self._retry_interval = retry_interval
+        self._limits = limits
+        self._where = where
+        self._offline_since: float | None = None
+        self._last_send = 0.0
+        self.dropped = 0
+        """Records given up: refused by a full queue, or refused by MLflow as invalid."""
+
+    def submit(self, record: Record, droppable: bool = False) -> None:
+        """Queue a record; send the queue now unless it is held for batching or an outage.
+
+        Args:
+            record: The record.
+            droppable: An epoch result: held up to `flush_interval`, and refused when the
+                queue is full. Other records are sent at once (when MLflow is reachable).
+        """
+        if not self.outbox.append(record, droppable=droppable):
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("MLflow queue %s is full: epoch results are dropped", self.outbox.path)
+            return
+        self._send_if_due(urgent=not droppable)
+
+    def tick(self) -> None:
+        """Send held-back records if they are due."""
+        if len(self.outbox):
+            self._send_if_due(urgent=False)
+
+    def flush(self, attempts: int, wait: float) -> bool:
+        """Send everything queued, trying `attempts` times with doubling waits between.
+
+        Returns:
+            Whether the queue is empty.
+        """
+        for attempt in range(attempts):
+            if self._send():
+                return True
+            if attempt + 1 < attempts:
+                time.sleep(wait * 2**attempt)
+        log.warning(
+            "MLflow at %s is unreachable: %d records stay queued in %s and are sent by the "
+            "next recorder of this search",
+            self._where,
+            len(self.outbox),
+            self.outbox.path,
+        )
+        return False
+
+    def _send_if_due(self, urgent: bool) -> None:
+        now = time.monotonic()
+        if self._offline_since is not None:
+            due = now - self._last_send >= self._retry_interval
+        else:
+            due = urgent or now - self._last_send >= self._flush_interval
+        if due:
+            self._send()
+
+    def _send(self) -> bool:
+        """Send queued records in order until done or the store is unreachable."""
+        self._last_send = time.monotonic()
+        records = self.outbox.pending()
+        start = 0
+        with http_limits(self._limits):
+            while start < len(records):
+                end = _unit_end(records, start)
+                try:
+                    self._apply_unit(records[start:end])
+                except Exception as exc:
+                    if is_transient(exc):
+                        self._went_offline(exc)
+                        return False
+                    self._give_up(end - start, records[start]["op"], exc)
+                self.outbox.mark_sent(end - start)
+                start = end
+        self._came_back(len(records))
+        return True
+
+    def _went_offline(self, exc: BaseException) -> None:
+        # A request can succeed on the server and still fail here (a lost response): look the
+        # runs up again before the next try rather than trust what this process believes.
+        self.book.forget()
+        if self._offline_since is None:
+            self._offline_since = time.monotonic()
+            log.warning(
+                "MLflow at %s is unreachable (%s); queueing records in %s and retrying every %g s",
+                self._where,
+                redact_text(str(exc))[:300],
+                self.outbox.path,
+                self._retry_interval,
+            )
+
+    def _came_back(self, sent: int) -> None:
+        if self._offline_since is not None:
+            away = time.monotonic() - self._offline_since
+            log.warning("MLflow is reachable again after %.0f s; %d records sent", away, sent)
+            self._offline_since = None
+
+    def _give_up(self, count: int, op: str, exc: BaseException) -> None:
+        self.dropped += count
+        log.error(
+            "MLflow refused %d %r record(s); skipping them: %s", count, op, redact_text(str(exc))
+        )
+
+    def _apply_unit(self, records: list[Record]) -> None:
+        op = records[0]["op"]
+        if op == "metrics":
+            self._apply_metrics(records)
+            return
+        apply = {
+            "open_search": self._apply_open_search,
+            "open_trial": self._apply_open_trial,
+            "end_trial": self._apply_end_trial,
+            "end_search": self._apply_end_search,
+            "search_artifacts": self._apply_search_artifacts,
+        }
+        # A queue written by another rsearch version may hold an op this one does not know.
+        if op not in apply:
+            raise ValueError(f"unknown tracking record {op!r}")
+        apply[op](records[0])
+
+    def _apply_metrics(self, records: list[Record]) -> None:
+        by_trial: dict[str, list[Step]] = {}
+        for r in records:
+            by_trial.setdefault(r["trial"], []).append((r["step"], r["ts"], r["values"]))
+        for trial_id, steps in by_trial.items():
+            try:
+                state = self.book.child(trial_id)
+                self.book.log_steps(state, steps)
+            except Exception as exc:
+                # One trial's bad values must not cost the other trials in the batch theirs.
+                if is_transient(exc):
+                    raise
+                self._give_up(len(steps), "metrics", exc)
+
+    def _apply_open_search(self, r: Record) -> None:
+        parent = self.book.parent(start_ms=r["ts"])
+        self.book.reopen(parent)
+        self.book.log_params(parent, r["params"])
+        self.book.set_tags(parent, r["tags"])
+        self._log_artifacts(parent, r["artifacts"])
+
+    def _apply_open_trial(self, r: Record) -> None:
+        child = self.book.child(r["trial"], start_ms=r["ts"])
+        if child.status != "RUNNING":
+            # A retried or resumed trial: the last attempt's outcome no longer holds.
+            self.book.delete_tags(child, [TAG_ERROR, TAG_PRUNED])
+            self.book.reopen(child)
+        self.book.log_params(child, r["params"])
+        self.book.set_tags(child, r["tags"])
+        self._log_artifacts(child, r["artifacts"])
+
+    def _apply_end_trial(self, r: Record) -> None:
+        child = self.book.child(r["trial"])
+        self.book.log_new_metrics(child, r["final"], r["ts"])
+        self.book.set_tags(child, r["tags"])
+        self._log_artifacts(child, r["artifacts"])
+        self.book.terminate(child, r["status"], r["ts"])
+
+    def _apply_end_search(self, r: Record) -> None:
+        book = self.book
+        parent = book.parent()
+        best = [book.child(t) for t in r["best"]]
+        for trial_id, child in zip(r["best"], best, strict=True):
+            book.set_tags(child, {TAG_BEST: "true"})
+            # The path is known in memory unless the trial ended before a resume.
+            path = r["checkpoints"].get(trial_id) or child.tags.get(TAG_CHECKPOINT)
+            if self._best_checkpoints and path:
+                book.log_artifact(child, path, "checkpoint")
+        tags: dict[str, Any] = {TAG_DROPPED: r["dropped"] or None}
+        if best:
+            tags[TAG_BEST_TRIAL] = ",".join(r["best"])
+            tags[TAG_BEST_RUN] = ",".join(c.run_id for c in best)
+            tags[TAG_NOTE] = self._best_note(r["best"], best)
+        book.set_tags(parent, tags)
+        # The search is over, so nothing runs any more: a trial the driver never closed (it
+        # died, or a resume left the trial unfinished) must not show as running forever.
+        for child in book.children.values():
+            if child.status == "RUNNING":
+                book.terminate(child, "KILLED", r["ts"])
+        # The step is the trial count, so a resumed search's new best is a new point.
+        book.log_metrics_at(parent, r["metrics"], r["ts"], step=len(book.children))
+        self._log_artifacts(parent, r["artifacts"])
+        book.terminate(parent, r["status"], r["ts"])
+
+    def _apply_search_artifacts(self, r: Record) -> None:
+        self._log_artifacts(self.book.parent(), r["artifacts"])
+
+    def _log_artifacts(self, state: RunState, items: list[list[str | None]]) -> None:
+        for local, artifact_path in items:
+            assert local is not None
+            self.book.log_artifact(state, local, artifact_path)
+
+    def _best_note(self, trial_ids: list[str], runs: list[RunState]) -> str:
+        exp = self.book.experiment_id
+        links = [
+            f"[{t}](#/experiments/{exp}/runs/{c.run_id})"
+            for t, c in zip(trial_ids, runs, strict=True)
+        ]
+        return "Best trial: " + ", ".join(links)
+
+
+def _unit_end(records: list[Record], start: int) -> int:
+    """End of the unit starting at `start`: a run of epoch results, or one other record."""
+    end = start + 1
+    if records[start]["op"] == "metrics":
+        while end < len(records) and records[end]["op"] == "metrics":
+            end += 1
+    return end

@@ -1,0 +1,160 @@
+"""Starting the MLflow UI on a store, lean enough for a laptop, and the URL of a runs table."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from rsearch.errors import UserError
+from rsearch.tracking.redact import redact_text
+from rsearch.tracking.store import ensure_store, resolve_tracking_uri, sqlite_path
+
+LEAN_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+"""`mlflow server` defaults start ~32 processes (4.5 GB, ~60 s); without the job runner and
+with one worker it is one process of ~490 MB, up in ~10 s."""
+
+
+def runs_url(base_url: str, experiment_id: str) -> str:
+    """The UI page listing an experiment's runs (`#/experiments/<id>` alone shows no runs)."""
+    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
+
+
+@dataclass
+class UiServer:
+    """A running MLflow UI: `process` is None when the store already is a server."""
+
+    process: subprocess.Popen[bytes] | None
+    url: str
+    """The experiment's runs table, or the UI's home page when no experiment was named."""
+    base_url: str
+    log_path: Path | None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server and its worker processes."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout)
+
+
+def start_ui(
+    tracking_uri: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+    experiment: str | None = None,
+    timeout: float = 120.0,
+    log_path: Path | None = None,
+) -> UiServer:
+    """Start `mlflow server` on a database store and wait until it answers.
+
+    Args:
+        tracking_uri: The store; None resolves it like `resolve_tracking_uri` (default
+            `sqlite:///<cwd>/mlflow.db`). An http(s) URI is a server already: nothing starts.
+        host: Interface to listen on; 127.0.0.1 needs no extra security options.
+        port: Port to listen on; 0 picks a free one.
+        experiment: An experiment whose runs table `url` opens.
+        timeout: Seconds to wait for the server to answer.
+        log_path: The server's output; default a file in the temp directory.
+
+    Raises:
+        UserError: When the port is taken, the experiment does not exist, or the server does
+            not come up.
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        return UiServer(None, _page(uri, uri, experiment), uri, None)
+    ensure_store(uri)
+    port = port or _free_port(host)
+    if not _port_free(host, port):
+        raise UserError(f"port {port} on {host} is in use; choose another port")
+    base_url = f"http://{host}:{port}"
+    url = _page(uri, base_url, experiment)  # before starting: a wrong name starts nothing
+    log_path = log_path or Path(tempfile.gettempdir()) / f"rsearch-mlflow-ui-{port}.log"
+    process = _launch(uri, host, port, log_path)
+    server = UiServer(process, url, base_url, log_path)
+    try:
+        _wait_healthy(server, timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _server_command(uri: str, host: str, port: int) -> list[str]:
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
+    command += ["--host", host, "--port", str(port), "--workers", "1"]
+    db = sqlite_path(uri)
+    if db is not None:
+        # Artifacts of experiments made in the UI go beside the database, not into the cwd.
+        command += ["--artifacts-destination", str(db.parent / "mlartifacts")]
+    return command
+
+
+def _launch(uri: str, host: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        # A session of its own, so stop() can end the server's workers with it.
+        return subprocess.Popen(
+            _server_command(uri, host, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **LEAN_ENV},
+            start_new_session=True,
+        )
+
+
+def _wait_healthy(server: UiServer, timeout: float) -> None:
+    assert server.process is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise UserError(f"the MLflow UI exited at start:\n{_tail(server.log_path)}")
+        try:
+            with urllib.request.urlopen(f"{server.base_url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass  # not listening yet
+        time.sleep(0.3)
+    raise UserError(f"the MLflow UI did not answer within {timeout:g} s:\n{_tail(server.log_path)}")
+
+
+def _page(uri: str, base_url: str, experiment: str | None) -> str:
+    if experiment is None:
+        return base_url
+    from mlflow import MlflowClient
+
+    found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+    if found is None:
+        raise UserError(f"no MLflow experiment named {experiment!r} in {redact_text(uri)}")
+    return runs_url(base_url, found.experiment_id)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) != 0
+
+
+def _tail(path: Path | None, lines: int = 20) -> str:
+    if path is None or not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,41 @@
+"""The on-disk queue: order, persistence across processes, crash leftovers, its bound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rsearch.tracking.outbox import Outbox
+
+
+def test_records_come_back_in_order_and_sent_ones_stay_sent_across_instances(
+    tmp_path: Path,
+) -> None:
+    box = Outbox(tmp_path, "q", max_bytes=10_000)
+    for i in range(5):
+        box.append({"op": "metrics", "step": i})
+    box.mark_sent(2)
+    again = Outbox(tmp_path, "q", max_bytes=10_000)  # a new driver process
+    assert [r["step"] for r in again.pending()] == [2, 3, 4]
+    assert len(again) == 3
+    again.mark_sent(3)
+    assert len(again) == 0 and not again.path.exists()
+
+
+def test_a_line_cut_short_by_a_crash_is_dropped_and_later_records_are_whole(
+    tmp_path: Path,
+) -> None:
+    box = Outbox(tmp_path, "q", max_bytes=10_000)
+    box.append({"op": "open_trial", "trial": "a"})
+    with open(box.path, "a") as handle:
+        handle.write('{"op": "metr')  # the process died mid-write
+    again = Outbox(tmp_path, "q", max_bytes=10_000)
+    again.append({"op": "end_trial", "trial": "a"})
+    assert [r["op"] for r in again.pending()] == ["open_trial", "end_trial"]
+
+
+def test_a_full_queue_refuses_droppable_records_only(tmp_path: Path) -> None:
+    box = Outbox(tmp_path, "q", max_bytes=60)
+    assert box.append({"op": "metrics", "values": {"a": 1.0}}, droppable=True)
+    assert not box.append({"op": "metrics", "values": {"a": 2.0}}, droppable=True)
+    assert box.append({"op": "end_trial", "trial": "a", "tags": {"x": "y" * 50}})
+    assert [r["op"] for r in box.pending()] == ["metrics", "end_trial"]

@@ -1,0 +1,100 @@
+"""Tracking URI resolution, one-time SQLite store creation, short HTTP settings, error kinds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from rsearch.errors import UserError
+from rsearch.tracking.store import (
+    HTTP_LIMITS,
+    ensure_store,
+    http_limits,
+    is_transient,
+    resolve_tracking_uri,
+    sqlite_path,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_flag_wins_then_the_spec_then_the_environment_then_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_tracking_uri(cwd=tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
+    assert resolve_tracking_uri(cwd=tmp_path) == "http://env:5000"
+    assert resolve_tracking_uri(None, "http://spec:5000", tmp_path) == "http://spec:5000"
+    assert resolve_tracking_uri("http://flag:5000", "http://spec:5000") == "http://flag:5000"
+
+
+def test_relative_sqlite_paths_become_absolute(tmp_path: Path) -> None:
+    assert (
+        resolve_tracking_uri("sqlite:///sub/m.db", cwd=tmp_path) == f"sqlite:///{tmp_path}/sub/m.db"
+    )
+    assert resolve_tracking_uri("sqlite:////abs/m.db", cwd=tmp_path) == "sqlite:////abs/m.db"
+    assert sqlite_path("sqlite:////abs/m.db") == Path("/abs/m.db")
+    assert sqlite_path("sqlite://") is None
+    assert sqlite_path("postgresql://u@h/db") is None
+
+
+CREATE = """
+import sys
+from rsearch.tracking.store import ensure_store
+from mlflow import MlflowClient
+ensure_store(sys.argv[1])
+MlflowClient(sys.argv[1]).create_experiment(sys.argv[2])
+"""
+
+
+@pytest.mark.slow  # three processes importing mlflow: 10 s on an idle machine, 50 s on a busy one
+def test_processes_creating_one_store_at_once_all_succeed(ram_dir: Path) -> None:
+    # MLflow's migrations crash when several processes create one SQLite store at once; the
+    # lock in ensure_store serialises them.
+    uri = f"sqlite:///{ram_dir / 'concurrent' / 'mlflow.db'}"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CREATE, uri, f"e{i}"], env=env, stderr=subprocess.PIPE
+        )
+        for i in range(3)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    names = {e.name for e in MlflowClient(uri).search_experiments()}
+    assert {"e0", "e1", "e2"} <= names
+
+
+def test_an_unusable_sqlite_path_is_a_user_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(UserError, match="cannot open the MLflow store"):
+        ensure_store(f"sqlite:///{blocker / 'sub' / 'mlflow.db'}")
+
+
+def test_short_http_settings_apply_inside_the_block_only_and_yield_to_the_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in HTTP_LIMITS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "77")
+    with http_limits():
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "77"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "77"
+
+
+def test_outages_are_transient_and_invalid_values_are_not() -> None:
+    assert is_transient(MlflowException("API request to http://h failed with exception ..."))
+    assert is_transient(ConnectionRefusedError())
+    assert not is_transient(MlflowException("bad", error_code=INVALID_PARAMETER_VALUE))
+    assert not is_transient(TypeError("a bug"))

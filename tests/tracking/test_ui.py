@@ -1,0 +1,144 @@
+"""The MLflow UI started by start_ui, looked at in a real headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from rsearch.errors import UserError
+from rsearch.spec import parse_spec_text
+from rsearch.tracking import SearchRecorder, UiServer, runs_url, start_ui
+from rsearch.tracking.settings import resolved_spec, search_settings
+from tests.tracking.conftest import SPEC, make_trial
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium renders the MLflow UI headless only with a virtual time budget (without
+# it the page stays a grey skeleton).
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--virtual-time-budget=10000",
+]
+TRIALS = ("trial_aaa11_00000", "trial_bbb22_00001")
+
+
+def test_runs_url_opens_the_runs_table_of_an_experiment() -> None:
+    assert runs_url("http://127.0.0.1:5000/", "7") == "http://127.0.0.1:5000/#/experiments/7/runs"
+
+
+def test_a_taken_port_is_refused_before_anything_starts(store: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"port {port}"):
+            start_ui(store, port=port)
+
+
+def test_an_unknown_experiment_is_refused_before_anything_starts(store: str) -> None:
+    with pytest.raises(UserError, match="no MLflow experiment named 'nope'"):
+        start_ui(store, port=0, experiment="nope")
+
+
+def test_a_tracking_server_is_not_started_again() -> None:
+    ui = start_ui("http://127.0.0.1:5999")
+    assert ui.process is None and ui.url == "http://127.0.0.1:5999"
+
+
+@dataclass
+class Shown:
+    """The UI and the search it shows."""
+
+    server: UiServer
+    experiment_id: str
+    parent_id: str
+    parent_name: str
+    best_child_id: str
+
+
+@pytest.fixture(scope="module")
+def shown(ram_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shown]:
+    """The UI (start_ui) on a store holding one search: a parent and 2 children."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install -y chromium)")
+    spec = parse_spec_text(SPEC)
+    tmp = tmp_path_factory.mktemp("ui")
+    store = f"sqlite:///{ram_dir / 'ui' / 'mlflow.db'}"
+    rec = SearchRecorder(store, "ui-test", tmp / "run" / "mlflow", flush_interval=0.0)
+    rec.start_search(tmp / "run", spec.name, search_settings(spec), resolved_spec(spec))
+    for trial_id in TRIALS:
+        t = make_trial(spec, trial_id, 0.1, 0.0, 2)
+        rec.trial_started(trial_id, t.recipe, t.searched)
+        for row in t.epochs:
+            rec.trial_result(trial_id, row, step=row["epoch"])
+        rec.trial_ended(trial_id, "FINISHED", t.epochs[-1])
+    assert rec.end_search([TRIALS[0]], {"val_top1": 0.8})
+    assert rec.parent_run_id is not None and rec.experiment_id is not None
+    parent = MlflowClient(store).get_run(rec.parent_run_id)
+    server = start_ui(store, port=0, experiment="ui-test", log_path=tmp / "ui.log")
+    try:
+        yield Shown(
+            server,
+            rec.experiment_id,
+            rec.parent_run_id,
+            parent.info.run_name,
+            parent.data.tags["rsearch.best_run_id"],
+        )
+    finally:
+        server.stop()
+    assert server.process is not None and server.process.poll() is not None
+
+
+@pytest.mark.browser
+def test_the_runs_table_lists_the_search(shown: Shown) -> None:
+    assert shown.server.url == runs_url(shown.server.base_url, shown.experiment_id)
+    dom = subprocess.run(
+        [str(CHROMIUM), *CHROMIUM_FLAGS, "--dump-dom", shown.server.url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    ).stdout
+    assert shown.parent_name in dom
+    assert "<strong>3</strong> matching runs" in dom  # the parent and its two children
+    # Children are folded under their parent until its row is expanded (next test).
+    assert TRIALS[0] not in dom
+
+
+@pytest.mark.browser
+def test_expanding_the_search_shows_its_trials_and_the_best_is_linked(shown: Shown) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs pip install playwright")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(shown.server.url)
+            page.get_by_text(shown.parent_name).first.wait_for(timeout=60_000)
+            assert page.get_by_text(TRIALS[0]).count() == 0
+            # The expander is the button in the parent's run-name cell.
+            page.locator('[col-id="attributes.`Run Name`"] button').first.click()
+            for trial_id in TRIALS:
+                page.get_by_text(trial_id).first.wait_for(timeout=30_000)
+
+            # The parent's description (Markdown) links to the best trial's run.
+            page.goto(f"{shown.server.url}/{shown.parent_id}")
+            page.get_by_text("Best trial:").first.wait_for(timeout=60_000)
+            page.get_by_role("link", name=TRIALS[0]).last.click()
+            # A change of the URL's fragment fires no load event: poll the URL instead.
+            sync_api.expect(page).to_have_url(
+                re.compile(f"/runs/{shown.best_child_id}$"), timeout=30_000
+            )
+        finally:
+            browser.close()
