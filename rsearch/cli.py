@@ -145,13 +145,27 @@ def run(
     storage: str | None = typer.Option(None, "--storage", help="Root for run directories."),
     overrides: list[str] = SetOption,
     live: bool = typer.Option(True, "--live/--no-live", help="Show the live trial table."),
+    tracking_uri: str | None = typer.Option(
+        None,
+        "--tracking-uri",
+        help="MLflow tracking URI (default: spec, $MLFLOW_TRACKING_URI, ./mlflow.db).",
+    ),
+    track: bool = typer.Option(True, "--track/--no-track", help="Record the search in MLflow."),
 ) -> None:
     """Run a search: Optuna proposes, Ray Tune schedules, Ray Train trains each trial."""
     from rsearch.spec import load_spec
     from rsearch.tune.driver import run_search
 
     spec = load_spec(spec_path, overrides or ())
-    info = run_search(spec, spec_path, address=address, storage=storage, live=live)
+    info = run_search(
+        spec,
+        spec_path,
+        address=address,
+        storage=storage,
+        live=live,
+        tracking_uri=tracking_uri,
+        track=track,
+    )
     _print_outcome(info)
 
 
@@ -239,6 +253,37 @@ def best(
         )
         export.write_text(header + _dump_yaml(trials[0].recipe.model_dump(mode="json")))
         err.print(f"recipe written to {export}", highlight=False)
+
+
+@app.command()
+@user_errors
+def ui(
+    tracking_uri: str | None = typer.Option(
+        None, "--tracking-uri", help="Store to show (default: $MLFLOW_TRACKING_URI or ./mlflow.db)."
+    ),
+    experiment: str | None = typer.Option(
+        None, "--experiment", "-e", help="Open this experiment's runs table (a spec's name)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(5000, "--port", help="0 picks a free port."),
+) -> None:
+    """Start the MLflow UI on the search store and print the URL of its runs table."""
+    import time
+
+    from rsearch.tracking import start_ui
+
+    server = start_ui(tracking_uri, host=host, port=port, experiment=experiment)
+    out.print(f"MLflow UI: {server.url}", highlight=False, markup=False)
+    if server.process is None:
+        return  # the store is a server already
+    err.print("Ctrl-C stops it.", highlight=False)
+    try:
+        while server.process.poll() is None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 def main() -> None:

@@ -1,0 +1,199 @@
+"""A Ray Tune Searcher over an Optuna study that tells early-stopped trials as PRUNED.
+
+Ray's stock OptunaSearch tells a trial a scheduler stopped as COMPLETE with its last,
+low-fidelity value, which biases TPE toward whatever looks good after one epoch. Here a trial
+that stopped before its budget is told PRUNED, with its per-epoch values reported as
+intermediate values, as Optuna's own pruners do.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from ray.tune.search import Searcher
+
+from rsearch.spec.search import SearchSpec
+from rsearch.tune.searchers import create_study
+from rsearch.tune.space import suggest
+
+if TYPE_CHECKING:
+    import optuna
+
+SUMMARY_METRICS = (
+    "epoch",
+    "val_top1",
+    "val_loss",
+    "ema_val_top1",
+    "params_m",
+    "gflops",
+    "train_images_per_s",
+    "infer_images_per_s",
+    "infer_latency_ms",
+)
+"""Final metrics kept on each Optuna trial (user attrs), for reports without Ray's files."""
+
+PARAMS = "params"
+OPTUNA_TRIAL = "optuna_trial"
+"""Key of the Optuna trial number in a config proposed up front (PBT populations)."""
+"""Key of the searched values in a Tune trial's config."""
+
+
+class OptunaSearcher(Searcher):
+    """Proposes trials from an Optuna study persisted in the run directory."""
+
+    def __init__(self, spec: SearchSpec, storage: str, budget_epochs: int):
+        """Create the searcher.
+
+        Args:
+            spec: The search.
+            storage: Optuna storage URL of the run (sqlite in the run directory).
+            budget_epochs: Epochs a trial trains when nobody stops it.
+        """
+        objective = spec.objective[0]
+        super().__init__(metric=objective.metric, mode=objective.direction)
+        self._spec = spec
+        self._storage = storage
+        self._budget = budget_epochs
+        self._numbers: dict[str, int] = {}  # Tune trial id -> Optuna trial number
+        self._last_epoch: dict[str, int] = {}
+        self._study: optuna.Study | None = None
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study (loaded lazily: the searcher is pickled with the experiment)."""
+        if self._study is None:
+            self._study = create_study(self._spec, storage=self._storage)
+        return self._study
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_study"] = None
+        return state
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        """Ask Optuna for the next configuration, or FINISHED when the budget is spent."""
+        if trial_id in self._numbers:  # a restored trial keeps its configuration
+            return None
+        orphan = self._orphan()
+        if orphan is not None:
+            trial = self._adopt(trial_id, orphan)
+            return {PARAMS: dict(orphan.params)}
+        if len(self._numbers) >= self._spec.search.num_trials:
+            return Searcher.FINISHED  # type: ignore[return-value]  # Tune's own sentinel
+        trial = self.study.ask()
+        self._numbers[trial_id] = trial.number
+        trial.set_user_attr("tune_trial_id", trial_id)
+        return {PARAMS: suggest(trial, self._spec.space)}
+
+    def _orphan(self) -> optuna.trial.FrozenTrial | None:
+        """A trial Optuna handed out that the restored Tune experiment never heard of.
+
+        A driver killed between `ask` and Tune's next experiment snapshot leaves one behind;
+        giving it to the next Tune trial keeps the search at exactly num_trials.
+        """
+        import optuna
+
+        known = set(self._numbers.values())
+        for frozen in self.study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+        ):
+            if frozen.number not in known and frozen.params:
+                return frozen
+        return None
+
+    def _adopt(self, trial_id: str, orphan: optuna.trial.FrozenTrial) -> optuna.Trial:
+        self._numbers[trial_id] = orphan.number
+        trial = self._trial(trial_id)
+        trial.set_user_attr("tune_trial_id", trial_id)
+        return trial
+
+    def initial_population(self, n: int) -> list[dict[str, Any]]:
+        """Configurations for n trials proposed up front (PBT, which takes no searcher).
+
+        Each carries its Optuna trial number under OPTUNA_TRIAL, so a Tune callback can map
+        Tune's trials back to Optuna's (see `adopt`).
+        """
+        configs = []
+        for _ in range(n):
+            trial = self.study.ask()
+            configs.append({PARAMS: suggest(trial, self._spec.space), OPTUNA_TRIAL: trial.number})
+        return configs
+
+    def adopt(self, trial_id: str, number: int) -> None:
+        """Bind a Tune trial to the Optuna trial proposed for it by initial_population.
+
+        The first binding holds: PBT copies a donor's whole config, proposal number included,
+        into the trial that exploits it. The study keeps the binding (a user attribute), so
+        it survives a resumed run too.
+        """
+        if trial_id in self._numbers:
+            return
+        for frozen in self.study.get_trials(deepcopy=False):
+            if frozen.user_attrs.get("tune_trial_id") == trial_id:
+                self._numbers[trial_id] = frozen.number
+                return
+        self._numbers[trial_id] = number
+        self._trial(trial_id).set_user_attr("tune_trial_id", trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        """Record the epoch's objective as an intermediate value (single objective only)."""
+        epoch = int(result.get("epoch", 0))
+        if trial_id not in self._numbers or epoch <= self._last_epoch.get(trial_id, 0):
+            return  # a resumed trial may repeat an epoch Optuna already holds
+        self._last_epoch[trial_id] = epoch
+        value = result.get(self.metric)
+        if len(self._spec.objective) == 1 and _finite(value):
+            self._trial(trial_id).report(float(value), step=epoch)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        """Tell Optuna how the trial ended: COMPLETE, PRUNED (stopped early) or FAIL."""
+        import optuna
+
+        number = self._numbers.get(trial_id)
+        if number is None or self.study.trials[number].state.is_finished():
+            return
+        result = result or {}
+        # Tune withholds from the searcher the result on which a scheduler stops a trial;
+        # it arrives here, and belongs to the trial's learning curve too.
+        self.on_trial_result(trial_id, result)
+        trial = self._trial(trial_id)
+        for key in SUMMARY_METRICS:
+            value = result.get(key)
+            if _finite(value):
+                trial.set_user_attr(key, float(value))
+        epoch = max(int(result.get("epoch", 0)), self._last_epoch.get(trial_id, 0))
+        values = [result.get(o.metric) for o in self._spec.objective]
+        if error or not all(_finite(v) for v in values):
+            self.study.tell(number, state=optuna.trial.TrialState.FAIL)
+        elif epoch < self._budget:
+            self.study.tell(number, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self.study.tell(number, values=[float(v) for v in values])  # type: ignore[arg-type]
+
+    def _trial(self, trial_id: str) -> optuna.Trial:
+        import optuna
+
+        number = self._numbers[trial_id]
+        storage = self.study._storage  # Optuna has no public lookup of a trial by number
+        internal = storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
+        return optuna.Trial(self.study, internal)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Persist the trial mapping (the study itself lives in its own storage)."""
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump({"numbers": self._numbers, "last_epoch": self._last_epoch}, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Reload the trial mapping written by save."""
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        self._numbers = state["numbers"]
+        self._last_epoch = state["last_epoch"]
+
+
+def _finite(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
