@@ -145,6 +145,9 @@ class PbtScheduler(Strict):
     """Bottom fraction that copies the top fraction."""
     resample_probability: float = Field(0.25, ge=0.0, le=1.0)
     """Chance of resampling a value from the space instead of perturbing it."""
+    synchronous: bool = False
+    """Pause trials at each interval until the whole population gets there (small populations
+    whose trials run at different speeds; every pause restarts the trial from its checkpoint)."""
 
 
 Scheduler = Annotated[
