@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test test-all lint format install clean
+.PHONY: quickstart test lint format install clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,11 @@ quickstart: $(STAMP)
 	$(BIN)/rsearch validate search_spaces/quickstart.yaml
 	$(BIN)/rsearch run search_spaces/quickstart.yaml
 
+# The whole suite that runs on one machine: unit tests plus the real-Ray, MLflow-server and
+# browser integration tests (browser tests skip when Chromium is absent). `pytest` alone runs
+# the fast unit suite.
 test: $(STAMP)
-	$(BIN)/pytest -q
-
-# Everything but the browser test: the real-Ray integration tests included.
-test-all: $(STAMP)
-	$(BIN)/pytest -q -m 'not browser and not cluster' -p no:cacheprovider
+	$(BIN)/pytest -q -m 'not cluster'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
