@@ -23,7 +23,7 @@ import ray
 from ray import tune
 
 from rsearch.spec import parse_spec_text
-from rsearch.tune.driver import make_tuner, study_storage
+from rsearch.tune.driver import make_tuner, study_file
 from rsearch.tune.optuna_searcher import OptunaSearcher
 
 SPEC = """
@@ -87,7 +87,7 @@ def suggestion_ms(trials: int) -> tuple[float, float]:
     spec = parse_spec_text(SPEC.format(trials=trials))
     times = []
     with tempfile.TemporaryDirectory() as d:
-        searcher = OptunaSearcher(spec, study_storage(Path(d)), budget_epochs=3)
+        searcher = OptunaSearcher(spec, study_file(Path(d)), budget_epochs=3)
         for i in range(trials):
             start = time.perf_counter()
             config = searcher.suggest(f"t{i}")
@@ -122,7 +122,7 @@ def main() -> None:
     print(f"  ratio        : {o / r:.3f}  (target <= 1.10)")
     mean, p95 = suggestion_ms(args.suggest_trials)
     print(
-        f"Optuna TPE suggestion at {args.suggest_trials} trials (last 100, sqlite study): "
+        f"Optuna TPE suggestion at {args.suggest_trials} trials (last 100, journal-file study): "
         f"mean {mean:.1f} ms, p95 {p95:.1f} ms (target <= 50 ms)"
     )
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import pickle
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ray.tune.search import Searcher
 
 from rsearch.spec.search import SearchSpec
-from rsearch.tune.searchers import create_study
+from rsearch.tune.searchers import create_study, journal_storage
 from rsearch.tune.space import suggest
 
 if TYPE_CHECKING:
@@ -32,7 +33,10 @@ SUMMARY_METRICS = (
     "infer_images_per_s",
     "infer_latency_ms",
 )
-"""Final metrics kept on each Optuna trial (user attrs), for reports without Ray's files."""
+"""Final metrics kept on each Optuna trial, for reports without Ray's files."""
+
+METRICS_ATTR = "metrics"
+"""User attribute of an Optuna trial holding its final SUMMARY_METRICS."""
 
 PARAMS = "params"
 OPTUNA_TRIAL = "optuna_trial"
@@ -43,18 +47,18 @@ OPTUNA_TRIAL = "optuna_trial"
 class OptunaSearcher(Searcher):
     """Proposes trials from an Optuna study persisted in the run directory."""
 
-    def __init__(self, spec: SearchSpec, storage: str, budget_epochs: int):
+    def __init__(self, spec: SearchSpec, study_file: Path, budget_epochs: int):
         """Create the searcher.
 
         Args:
             spec: The search.
-            storage: Optuna storage URL of the run (sqlite in the run directory).
+            study_file: The run's Optuna journal file (created when missing).
             budget_epochs: Epochs a trial trains when nobody stops it.
         """
         objective = spec.objective[0]
         super().__init__(metric=objective.metric, mode=objective.direction)
         self._spec = spec
-        self._storage = storage
+        self._study_file = study_file
         self._budget = budget_epochs
         self._numbers: dict[str, int] = {}  # Tune trial id -> Optuna trial number
         self._last_epoch: dict[str, int] = {}
@@ -64,7 +68,7 @@ class OptunaSearcher(Searcher):
     def study(self) -> optuna.Study:
         """The Optuna study (loaded lazily: the searcher is pickled with the experiment)."""
         if self._study is None:
-            self._study = create_study(self._spec, storage=self._storage)
+            self._study = create_study(self._spec, storage=journal_storage(self._study_file))
         return self._study
 
     def __getstate__(self) -> dict[str, Any]:
@@ -78,7 +82,7 @@ class OptunaSearcher(Searcher):
             return None
         orphan = self._orphan()
         if orphan is not None:
-            trial = self._adopt(trial_id, orphan)
+            self._adopt(trial_id, orphan)
             return {PARAMS: dict(orphan.params)}
         if len(self._numbers) >= self._spec.search.num_trials:
             return Searcher.FINISHED  # type: ignore[return-value]  # Tune's own sentinel
@@ -103,11 +107,9 @@ class OptunaSearcher(Searcher):
                 return frozen
         return None
 
-    def _adopt(self, trial_id: str, orphan: optuna.trial.FrozenTrial) -> optuna.Trial:
+    def _adopt(self, trial_id: str, orphan: optuna.trial.FrozenTrial) -> None:
         self._numbers[trial_id] = orphan.number
-        trial = self._trial(trial_id)
-        trial.set_user_attr("tune_trial_id", trial_id)
-        return trial
+        self._set_attr(trial_id, "tune_trial_id", trial_id)
 
     def initial_population(self, n: int) -> list[dict[str, Any]]:
         """Configurations for n trials proposed up front (PBT, which takes no searcher).
@@ -135,7 +137,7 @@ class OptunaSearcher(Searcher):
                 self._numbers[trial_id] = frozen.number
                 return
         self._numbers[trial_id] = number
-        self._trial(trial_id).set_user_attr("tune_trial_id", trial_id)
+        self._set_attr(trial_id, "tune_trial_id", trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         """Record the epoch's objective as an intermediate value (single objective only)."""
@@ -145,7 +147,9 @@ class OptunaSearcher(Searcher):
         self._last_epoch[trial_id] = epoch
         value = result.get(self.metric)
         if len(self._spec.objective) == 1 and _finite(value):
-            self._trial(trial_id).report(float(value), step=epoch)
+            self._storage().set_trial_intermediate_value(
+                self._internal_id(trial_id), epoch, float(value)
+            )
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
@@ -154,17 +158,15 @@ class OptunaSearcher(Searcher):
         import optuna
 
         number = self._numbers.get(trial_id)
-        if number is None or self.study.trials[number].state.is_finished():
+        if number is None or self._trial_state(number).is_finished():
             return
         result = result or {}
         # Tune withholds from the searcher the result on which a scheduler stops a trial;
         # it arrives here, and belongs to the trial's learning curve too.
         self.on_trial_result(trial_id, result)
-        trial = self._trial(trial_id)
-        for key in SUMMARY_METRICS:
-            value = result.get(key)
-            if _finite(value):
-                trial.set_user_attr(key, float(value))
+        # One attribute, not one per metric: each is a write to the study's journal.
+        summary = {k: float(v) for k in SUMMARY_METRICS if _finite(v := result.get(k))}
+        self._set_attr(trial_id, METRICS_ATTR, summary)
         epoch = max(int(result.get("epoch", 0)), self._last_epoch.get(trial_id, 0))
         values = [result.get(o.metric) for o in self._spec.objective]
         if error or not all(_finite(v) for v in values):
@@ -174,13 +176,23 @@ class OptunaSearcher(Searcher):
         else:
             self.study.tell(number, values=[float(v) for v in values])  # type: ignore[arg-type]
 
-    def _trial(self, trial_id: str) -> optuna.Trial:
-        import optuna
+    # Optuna's Trial objects redo the sampler's relative sampling when built (tens of ms at a
+    # thousand trials); bookkeeping goes through the study's storage instead.
 
+    def _storage(self) -> optuna.storages.BaseStorage:
+        return self.study._storage
+
+    def _internal_id(self, trial_id: str) -> int:
         number = self._numbers[trial_id]
-        storage = self.study._storage  # Optuna has no public lookup of a trial by number
+        return self._storage().get_trial_id_from_study_id_trial_number(self.study._study_id, number)
+
+    def _set_attr(self, trial_id: str, key: str, value: Any) -> None:
+        self._storage().set_trial_user_attr(self._internal_id(trial_id), key, value)
+
+    def _trial_state(self, number: int) -> optuna.trial.TrialState:
+        storage = self._storage()
         internal = storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
-        return optuna.Trial(self.study, internal)
+        return storage.get_trial(internal).state
 
     def save(self, checkpoint_path: str) -> None:
         """Persist the trial mapping (the study itself lives in its own storage)."""

@@ -10,7 +10,9 @@ from rsearch.errors import UserError
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import SearchSpec
 from rsearch.spec.space_paths import apply_params
-from rsearch.tune.driver import STUDY_DB, load_run_spec, study_storage
+from rsearch.tune.driver import STUDY_FILE, load_run_spec, study_file
+from rsearch.tune.optuna_searcher import METRICS_ATTR
+from rsearch.tune.searchers import journal_storage
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,10 @@ def load_study(run_dir: Path, spec: SearchSpec) -> Any:
     """The run's Optuna study."""
     import optuna
 
-    if not (run_dir / STUDY_DB).is_file():
-        raise UserError(f"{run_dir} has no Optuna study ({STUDY_DB}); did the search start?")
+    if not study_file(run_dir).is_file():
+        raise UserError(f"{run_dir} has no Optuna study ({STUDY_FILE}); did the search start?")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name=spec.name, storage=study_storage(run_dir))
+    return optuna.load_study(study_name=spec.name, storage=journal_storage(study_file(run_dir)))
 
 
 def trial_outcomes(run_dir: Path) -> tuple[SearchSpec, list[TrialOutcome]]:
@@ -56,7 +58,10 @@ def trial_outcomes(run_dir: Path) -> tuple[SearchSpec, list[TrialOutcome]]:
             state=t.state.name,
             params=dict(t.params),
             values=list(t.values) if t.values is not None else None,
-            metrics=dict(t.user_attrs),
+            metrics={
+                **t.user_attrs.get(METRICS_ATTR, {}),
+                "tune_trial_id": t.user_attrs.get("tune_trial_id"),
+            },
             recipe=apply_params(spec.base, dict(t.params)),
         )
         for t in study.trials

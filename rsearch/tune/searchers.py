@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from rsearch.spec.search import SearchSpec
@@ -58,14 +59,23 @@ def directions(spec: SearchSpec) -> list[Literal["maximize", "minimize"]]:
     return ["maximize" if o.direction == "max" else "minimize" for o in spec.objective]
 
 
+def journal_storage(path: Path) -> optuna.storages.BaseStorage:
+    """Optuna's journal-file storage at path: append-only, safe for several readers."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
 def create_study(
-    spec: SearchSpec, storage: str | None = None, name: str | None = None
+    spec: SearchSpec, storage: optuna.storages.BaseStorage | None = None, name: str | None = None
 ) -> optuna.Study:
     """A study for the spec with its warm-start recipes queued first.
 
     Args:
         spec: The search.
-        storage: An Optuna storage URL (e.g. sqlite:///run/optuna.db) to persist the study.
+        storage: Where the study persists (see journal_storage); None keeps it in memory.
         name: The study name in that storage (defaults to the spec's name).
     """
     import optuna

@@ -21,7 +21,7 @@ space:
 
 def _searcher(tmp_path: Path) -> OptunaSearcher:
     spec = parse_spec_text(SPEC)
-    return OptunaSearcher(spec, f"sqlite:///{tmp_path / 'optuna.db'}", budget_epochs=3)
+    return OptunaSearcher(spec, tmp_path / "optuna.journal", budget_epochs=3)
 
 
 def test_stopped_early_is_pruned_with_its_curve(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_stopped_early_is_pruned_with_its_curve(tmp_path: Path) -> None:
     assert a.state == optuna.trial.TrialState.PRUNED
     assert a.intermediate_values == {1: 50.0, 2: 55.0}
     assert b.state == optuna.trial.TrialState.COMPLETE and b.values == [63.0]
-    assert b.user_attrs["params_m"] == 11.2 and b.user_attrs["tune_trial_id"] == "b"
+    assert b.user_attrs["metrics"]["params_m"] == 11.2 and b.user_attrs["tune_trial_id"] == "b"
     assert c.state == optuna.trial.TrialState.FAIL
     assert s.suggest("d") == "FINISHED"
 

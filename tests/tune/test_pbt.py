@@ -36,7 +36,7 @@ def test_pbt_exploits_through_checkpoints(ray_2cpu: None, tmp_path: Path) -> Non
     assert not info.errors
 
     trials = load_study(info.run_dir, spec).trials
-    assert len(trials) == 2 and all(t.user_attrs["epoch"] == 4 for t in trials)
+    assert len(trials) == 2 and all(t.user_attrs["metrics"]["epoch"] == 4 for t in trials)
     weak = next(t for t in trials if t.params["optim.lr"] == 0.001)
     runs = sorted((info.run_dir / "train").glob(f"trial-{weak.user_attrs['tune_trial_id']}-*"))
     assert len(runs) >= 2, "the exploiting trial was not restarted"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import optuna
 import pytest
 
 from rsearch.spec import load_spec
+from rsearch.tune.driver import study_file
 from rsearch.tune.results import load_study
 from tests.tune.conftest import write_spec
 from tests.tune.mlflow_checks import epoch_steps, search_runs
@@ -21,17 +21,11 @@ from tests.tune.mlflow_checks import epoch_steps, search_runs
 pytestmark = pytest.mark.slow
 
 
-def _finished_trials(db: Path) -> int:
-    if not db.is_file():
+def _finished_trials(run_dir: Path, spec_path: Path) -> int:
+    if not study_file(run_dir).is_file():
         return 0
-    try:
-        with sqlite3.connect(db) as con:
-            rows = con.execute(
-                "select count(*) from trials where state != 'RUNNING' and state != 'WAITING'"
-            )
-            return int(rows.fetchone()[0])
-    except sqlite3.Error:
-        return 0  # the study's tables may not exist yet
+    trials = load_study(run_dir, load_spec(spec_path)).trials
+    return sum(t.state.is_finished() for t in trials)
 
 
 def test_resume_after_killed_driver(tmp_path: Path) -> None:
@@ -52,7 +46,7 @@ def test_resume_after_killed_driver(tmp_path: Path) -> None:
     run_dir = None
     while time.time() < deadline:
         runs = list((tmp_path / "runs").glob("tiny-*"))
-        if runs and _finished_trials(runs[0] / "optuna.db") >= 2:
+        if runs and _finished_trials(runs[0], path) >= 2:
             run_dir = runs[0]
             break
         assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]

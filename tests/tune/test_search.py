@@ -36,14 +36,14 @@ def test_asha_search_prunes_and_exports(ray_2cpu: None, tmp_path: Path) -> None:
     states = [t.state for t in trials]
     assert all(s.is_finished() for s in states)
     for t in trials:
-        epochs = t.user_attrs["epoch"]
+        epochs = t.user_attrs["metrics"]["epoch"]
         if epochs < 3:
             # stopped by ASHA: PRUNED with its per-epoch values, never COMPLETE
             assert t.state == optuna.trial.TrialState.PRUNED, t
             assert sorted(t.intermediate_values) == list(range(1, int(epochs) + 1))
         else:
             assert t.state == optuna.trial.TrialState.COMPLETE, t
-            assert t.values[0] == pytest.approx(t.user_attrs["val_top1"])
+            assert t.values[0] == pytest.approx(t.user_attrs["metrics"]["val_top1"])
     assert optuna.trial.TrialState.PRUNED in states
     assert optuna.trial.TrialState.COMPLETE in states
 
@@ -53,7 +53,7 @@ def test_asha_search_prunes_and_exports(ray_2cpu: None, tmp_path: Path) -> None:
     by_trial = {c.data.tags["rsearch.trial_id"]: c for c in children}
     for t in trials:
         child = by_trial[t.user_attrs["tune_trial_id"]]
-        epochs = int(t.user_attrs["epoch"])
+        epochs = int(t.user_attrs["metrics"]["epoch"])
         assert epoch_steps(child.info.run_id) == list(range(1, epochs + 1))
         assert child.data.params["optim.lr"] == str(t.params["optim.lr"])
         if t.state == optuna.trial.TrialState.PRUNED:
