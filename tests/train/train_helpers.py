@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from rsearch.spec import Recipe
+from rsearch.spec.source import deep_merge
 
 RecipeFactory = Callable[..., Recipe]
 
@@ -28,14 +29,8 @@ TINY: dict[str, Any] = {
 """timm's 0.4M-parameter test ResNet on 64 random 16 px images: a step takes milliseconds."""
 
 
-def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+merge = deep_merge
+"""Recipe overrides merge like `extends`: the spec loader's deep merge."""
 
 
 def write_image_folder(
