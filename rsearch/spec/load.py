@@ -32,8 +32,13 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SearchSpec:
     src, problems = _read_spec_source(Path(path), overrides)
     if src is None:
         raise SpecError(problems)
+    return _validated_spec(src, problems)
+
+
+def _validated_spec(src: Source, problems: list[Problem]) -> SearchSpec:
+    """Validate read spec data section by section plus across sections; raise every problem."""
     sections, section_problems = _validate_sections(SearchSpec, src.data)
-    problems += section_problems + check_spec(sections)
+    problems = problems + section_problems + check_spec(sections)
     _raise_if_any(problems, src)
     return SearchSpec.model_validate(src.data)
 
@@ -272,7 +277,4 @@ def parse_spec_text(text: str, name: str = "<string>") -> SearchSpec:
     src, problems = parse_yaml(text, name)
     if src is None:
         raise SpecError(problems)
-    sections, section_problems = _validate_sections(SearchSpec, src.data)
-    problems += section_problems + check_spec(sections)
-    _raise_if_any(problems, src)
-    return SearchSpec.model_validate(src.data)
+    return _validated_spec(src, problems)
