@@ -1,0 +1,39 @@
+"""The `rsearch` command: each verb parses its arguments, calls one library function, prints.
+
+Verbs live in small modules by what they act on and are registered here, in the order
+`rsearch --help` lists them. Heavy libraries (torch, ray, mlflow) are imported inside the verbs
+that need them, so `rsearch validate` answers in well under a second.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from rsearch.cli import search, specs
+
+app = typer.Typer(
+    name="rsearch",
+    help="Search ResNet training recipes and scaling strategies on Ray.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for verb in (
+    specs.validate,
+    specs.show,
+    specs.sample,
+    specs.train,
+    search.run,
+    search.resume,
+    search.best,
+    search.ui,
+):
+    app.command()(verb)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(app())

@@ -1,0 +1,89 @@
+"""Verbs that read one spec or recipe on this machine: validate, show, sample, train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from rsearch.cli.common import SetOption, dump_yaml, err, out, user_errors
+
+
+def validate(paths: list[Path] = typer.Argument(..., help="Search spec files.")) -> None:
+    """Check specs without running anything: every problem with file:line, all at once."""
+    from rsearch.spec import SpecError, load_spec
+
+    failed = 0
+    for path in paths:
+        try:
+            spec = load_spec(path)
+        except SpecError as e:
+            failed += 1
+            for problem in e.problems:
+                err.print(str(problem), highlight=False, markup=False)
+            continue
+        scheduler = spec.scheduler.type
+        out.print(
+            f"OK {path}: {spec.name} — {len(spec.space)} parameters, "
+            f"{spec.search.algorithm} x {spec.search.num_trials} trials, scheduler {scheduler}",
+            highlight=False,
+            markup=False,
+        )
+    if failed:
+        err.print(f"{failed} of {len(paths)} file(s) invalid", highlight=False)
+        raise typer.Exit(2)
+
+
+@user_errors
+def show(
+    spec_path: Path = typer.Argument(..., metavar="SPEC"),
+    overrides: list[str] = SetOption,
+) -> None:
+    """Print the resolved spec (presets merged, defaults filled) as YAML."""
+    from rsearch.spec import load_spec
+
+    spec = load_spec(spec_path, overrides or ())
+    out.print(dump_yaml(spec.model_dump(mode="json")), end="", highlight=False, markup=False)
+
+
+@user_errors
+def sample(
+    spec_path: Path = typer.Argument(..., metavar="SPEC"),
+    n: int = typer.Option(4, "-n", "--num", min=1, help="Configurations to draw."),
+    overrides: list[str] = SetOption,
+    full: bool = typer.Option(
+        False, "--full", help="Print each whole recipe, not only the searched values."
+    ),
+) -> None:
+    """Dry run: draw N trial recipes with the spec's sampler (no Ray, no training)."""
+    from rsearch.spec import load_spec
+    from rsearch.tune.sample import sample_trials
+
+    spec = load_spec(spec_path, overrides or ())
+    docs = []
+    for trial in sample_trials(spec, n):
+        doc: dict[str, Any] = {"trial": trial.number, "params": trial.params}
+        if full:
+            doc["recipe"] = trial.recipe.model_dump(mode="json")
+        docs.append(doc)
+    out.print(yaml.safe_dump_all(docs, sort_keys=False), end="", highlight=False, markup=False)
+
+
+@user_errors
+def train(
+    recipe_path: Path = typer.Argument(..., metavar="RECIPE"),
+    overrides: list[str] = SetOption,
+    metrics: Path = typer.Option(
+        Path("metrics.json"), "--metrics", help="Where the per-epoch and final metrics go."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Train one recipe in this process and write its metrics as JSON."""
+    from rsearch.spec import load_recipe
+    from rsearch.train import run_recipe
+
+    recipe = load_recipe(recipe_path, overrides or ())
+    run_recipe(recipe, metrics, progress=progress)
+    err.print(f"metrics written to {metrics}", highlight=False)
