@@ -18,17 +18,13 @@ from typing import Any
 import yaml
 
 from rsearch.errors import UserError
+from rsearch.rundir import MANIFEST, SPEC_AS_WRITTEN, SPEC_RESOLVED, load_run_spec, study_file
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.cluster import ClusterResources, connect
 from rsearch.tune.optuna_searcher import OptunaSearcher
 from rsearch.tune.schedulers import make_scheduler, pbt_param_space
 from rsearch.tune.trainable import TrialSetup, trial_driver
 
-MANIFEST = "rsearch.json"
-SPEC_AS_WRITTEN = "spec.yaml"
-SPEC_RESOLVED = "resolved.yaml"
-STUDY_FILE = "optuna.journal"
-"""The run's Optuna study: a journal file, far faster than SQLite at a thousand trials."""
 DRIVER_MEMORY = 64 * 1024**2
 """Logical memory a trial driver reserves (bytes): a token, so its request is not empty."""
 
@@ -133,18 +129,6 @@ def resume_search(run_dir: Path, address: str | None = None, live: bool = True) 
         resume_errored=True,
     )
     return _fit(tuner, spec, run_dir)
-
-
-def load_run_spec(run_dir: Path) -> SearchSpec:
-    """The resolved spec a run directory was started with."""
-    if not (run_dir / MANIFEST).is_file() or not (run_dir / SPEC_RESOLVED).is_file():
-        raise UserError(f"{run_dir} is not an rsearch run directory (no {MANIFEST})")
-    return SearchSpec.model_validate(yaml.safe_load((run_dir / SPEC_RESOLVED).read_text()))
-
-
-def study_file(run_dir: Path) -> Path:
-    """The file holding a run's Optuna study."""
-    return run_dir / STUDY_FILE
 
 
 def _tracking(spec: SearchSpec, run_dir: Path, address: str | None) -> list[Any]:

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from rsearch.errors import UserError
+from rsearch.rundir import STUDY_FILE, load_run_spec, study_file
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import SearchSpec
 from rsearch.spec.space_paths import apply_params
-from rsearch.tune.driver import STUDY_FILE, load_run_spec, study_file
 from rsearch.tune.optuna_searcher import METRICS_ATTR
 from rsearch.tune.searchers import journal_storage
 
