@@ -1,0 +1,76 @@
+"""write_report: a run directory in, a report file and its PNG figures out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rsearch.errors import UserError
+from rsearch.report import sections
+from rsearch.report.data import SearchRecord, load_search
+from rsearch.report.render import Section, html_page, markdown
+
+REPORT_DIR = "report"
+"""Folder of the run directory a report goes to by default."""
+Format = Literal["html", "md"]
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+
+
+@dataclass(frozen=True)
+class Report:
+    """A written report: the page, its figures, and whether the search was still running."""
+
+    page: Path
+    figures: list[Path]
+    partial: bool
+
+    @property
+    def files(self) -> list[Path]:
+        """The page and its figures, e.g. to upload as artifacts."""
+        return [self.page, *self.figures]
+
+
+def write_report(run_dir: Path, out_dir: Path | None = None, fmt: Format = "html") -> Report:
+    """Write the report of a search, finished or still running.
+
+    Args:
+        run_dir: The search's run directory.
+        out_dir: Where to write; defaults to `<run_dir>/report`.
+        fmt: html (one self-contained page) or md (Markdown, PNGs beside it).
+
+    Raises:
+        UserError: When run_dir is not an rsearch run, or no trial has finished yet.
+    """
+    if fmt not in ("html", "md"):
+        raise UserError(f"report format must be html or md, not {fmt!r}")
+    search = load_search(run_dir)
+    finished = search.in_state(*FINISHED)
+    if not finished:
+        running = len(search.in_state("RUNNING", "WAITING"))
+        raise UserError(
+            f"no trial of {run_dir} has finished yet ({running} running); "
+            "a report needs at least one"
+        )
+    out_dir = out_dir or run_dir / REPORT_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = build_sections(search, out_dir)
+    title = f"rsearch report: {search.spec.name}"
+    page = out_dir / f"report.{fmt}"
+    page.write_text(html_page(title, parts) if fmt == "html" else markdown(title, parts))
+    partial = len(finished) < max(len(search.trials), search.spec.search.num_trials)
+    return Report(page, [f for s in parts for f in s.figures], partial)
+
+
+def build_sections(search: SearchRecord, out_dir: Path) -> list[Section]:
+    """Every section of the report in reading order (scaling only when the search scaled)."""
+    parts = [
+        sections.summary(search),
+        sections.best_trials(search),
+        sections.pareto(search, out_dir),
+        sections.importance(search, out_dir),
+        sections.parallel(search, out_dir),
+        sections.curves(search, out_dir),
+    ]
+    scaling = sections.scaling(search, out_dir)
+    return parts if scaling is None else [*parts, scaling]

@@ -1,0 +1,79 @@
+"""Speed–accuracy trade-offs: the search's own Pareto set and 2-D accuracy-vs-cost fronts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from rsearch.report.data import SearchRecord, TrialRecord
+
+ACCURACY = "val_top1"
+Direction = Literal["max", "min"]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A measured cost or speed a report plots accuracy against."""
+
+    metric: str
+    label: str
+    """Axis label with its unit."""
+    direction: Direction
+    log: bool = False
+
+
+COST_AXES = (
+    Axis("infer_images_per_s", "inference throughput (images/s, batched)", "max", log=True),
+    Axis("infer_latency_ms", "inference latency (ms, batch of 1)", "min", log=True),
+    Axis("params_m", "parameters (millions)", "min", log=True),
+    Axis("gflops", "compute (GFLOPs per image)", "min", log=True),
+)
+"""The axes of ResNet-RS's and EfficientNet's trade-off plots, in the order a report shows them."""
+
+
+def non_dominated(
+    points: Mapping[int, Sequence[float]], directions: Sequence[Direction]
+) -> set[int]:
+    """Keys of the points no other point dominates (at least as good on all, better on one)."""
+
+    def as_loss(values: Sequence[float]) -> list[float]:
+        return [-v if d == "max" else v for v, d in zip(values, directions, strict=True)]
+
+    losses = {key: as_loss(values) for key, values in points.items()}
+
+    def dominates(a: list[float], b: list[float]) -> bool:
+        return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+    return {k for k, v in losses.items() if not any(dominates(o, v) for o in losses.values())}
+
+
+def search_front(search: SearchRecord) -> list[TrialRecord]:
+    """The search's answer: Optuna's Pareto set (several objectives) or its best trial."""
+    if not search.in_state("COMPLETE"):
+        return []
+    if search.spec.multi_objective:
+        numbers = {t.number for t in search.study.best_trials}
+    else:
+        numbers = {search.study.best_trial.number}
+    return [t for t in search.trials if t.number in numbers]
+
+
+def measured(search: SearchRecord, axis: Axis) -> list[TrialRecord]:
+    """Completed trials that measured both accuracy and the axis (early-stopped ones did not
+    train their full budget, so their accuracy would not be comparable)."""
+    return [
+        t for t in search.in_state("COMPLETE") if ACCURACY in t.metrics and axis.metric in t.metrics
+    ]
+
+
+def accuracy_front(search: SearchRecord, axis: Axis) -> set[int]:
+    """Trial numbers on the accuracy-vs-axis front (ties on both count as non-dominated)."""
+    trials = measured(search, axis)
+    points = {t.number: (t.metrics[ACCURACY], t.metrics[axis.metric]) for t in trials}
+    return non_dominated(points, ("max", axis.direction))
+
+
+def plotted_axes(search: SearchRecord) -> list[Axis]:
+    """The cost axes any completed trial measured."""
+    return [axis for axis in COST_AXES if measured(search, axis)]
