@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from rsearch.cli import search, specs
+from rsearch.cli import jobs, search, specs
 
 app = typer.Typer(
     name="rsearch",
@@ -30,6 +30,11 @@ for verb in (
     search.resume,
     search.best,
     search.ui,
+    jobs.submit,
+    jobs.jobs,
+    jobs.status,
+    jobs.logs,
+    jobs.stop,
 ):
     app.command()(verb)
 

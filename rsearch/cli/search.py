@@ -26,12 +26,27 @@ def run(
         help="MLflow tracking URI (default: spec, $MLFLOW_TRACKING_URI, ./mlflow.db).",
     ),
     track: bool = typer.Option(True, "--track/--no-track", help="Record the search in MLflow."),
+    allow_local_storage: bool = typer.Option(
+        False,
+        "--allow-local-storage",
+        help="With a remote --address: accept an absolute local storage path (a shared mount).",
+    ),
 ) -> None:
     """Run a search: Optuna proposes, Ray Tune schedules, Ray Train trains each trial."""
+    from rsearch.cluster.address import is_remote_ray_address
+    from rsearch.cluster.storage import check_cluster_storage
+    from rsearch.cluster.submit import spec_field_where
     from rsearch.spec import load_spec
-    from rsearch.tune.driver import run_search
 
     spec = load_spec(spec_path, overrides or ())
+    if is_remote_ray_address(address):
+        # Workers on other nodes write checkpoints there; MLflow stays with this driver.
+        where = (
+            "--storage" if storage else spec_field_where(spec_path, overrides or (), ("storage",))
+        )
+        check_cluster_storage(storage or spec.storage, where, allow_local_storage)
+    from rsearch.tune.driver import run_search  # Ray and torch: only once the spec is sound
+
     info = run_search(
         spec,
         spec_path,

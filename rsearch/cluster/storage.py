@@ -1,0 +1,114 @@
+"""Whether a search's storage and MLflow store can be reached from every node of a cluster.
+
+Pure rules on strings: no file system, network or Ray. A Ray Tune experiment on a cluster
+writes checkpoints and results from every node, so its storage must be shared (an object
+store URI or a mount present on all nodes); a job's driver runs in a temporary working
+directory on the head node, so a relative path there is lost when the job ends.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from pathlib import PurePosixPath
+
+from rsearch.errors import UserError
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_LOCAL_FILE_SCHEMES = ("file", "local")
+_MLFLOW_FILE_SCHEMES = ("file", "sqlite")
+
+
+class Reach(Enum):
+    """How far a storage path or tracking URI reaches."""
+
+    SHARED = "shared"
+    """A URI every node can use (s3://, gs://, an HTTP MLflow server, a database server)."""
+    ABSOLUTE = "absolute"
+    """A path on the machine that uses it: shared only if it is a mount on every node."""
+    RELATIVE = "relative"
+    """A path relative to the working directory, which on a cluster is a job's temp dir."""
+
+
+def storage_reach(storage: str) -> Reach:
+    """Classify a Tune storage root: a pyarrow/fsspec URI is shared, a plain path is not."""
+    match = _SCHEME.match(storage)
+    if match and match.group(1).lower() not in _LOCAL_FILE_SCHEMES:
+        return Reach.SHARED
+    path = storage[match.end() :] if match else storage
+    return _path_reach(path)
+
+
+def tracking_reach(uri: str) -> Reach:
+    """Classify an MLflow tracking URI: a server or database server is shared, files are not."""
+    if uri == "databricks":  # MLflow's name for the workspace's hosted server
+        return Reach.SHARED
+    match = _SCHEME.match(uri) or re.match(r"^(sqlite|file):", uri)
+    if match is None:
+        return _path_reach(uri)  # MLflow takes a bare path as a file store
+    scheme = match.group(1).lower()
+    if scheme not in _MLFLOW_FILE_SCHEMES:
+        return Reach.SHARED
+    rest = uri[len(scheme) + 1 :]
+    if scheme == "sqlite":
+        # sqlite:///rel.db is relative, sqlite:////abs.db absolute (SQLAlchemy's form).
+        return Reach.ABSOLUTE if rest.startswith("////") else Reach.RELATIVE
+    return _path_reach(rest[2:] if rest.startswith("//") else rest)
+
+
+def _path_reach(path: str) -> Reach:
+    if path.startswith("~") or PurePosixPath(path).is_absolute():
+        return Reach.ABSOLUTE
+    return Reach.RELATIVE
+
+
+def check_cluster_storage(storage: str, where: str, allow_local: bool) -> None:
+    """Refuse storage the cluster's nodes cannot all reach.
+
+    Args:
+        storage: The effective storage root.
+        where: Where it was set (`spec.yaml:12:1: storage`, `--storage`), for the message.
+        allow_local: The user vouches that an absolute path is shared (or one node only).
+
+    Raises:
+        UserError: For a relative path, or an absolute one without allow_local.
+    """
+    reach = storage_reach(storage)
+    if reach is Reach.SHARED or (reach is Reach.ABSOLUTE and allow_local):
+        return
+    fix = (
+        "use shared storage every node can reach (s3://bucket/path, gs://bucket/path, or "
+        "another pyarrow/fsspec URI), or an absolute path that is a shared mount on every node "
+        "together with --allow-local-storage"
+    )
+    if reach is Reach.RELATIVE:
+        raise UserError(
+            f"{where} = {storage!r} is a relative local path: on the cluster it would land in "
+            f"a job's temporary working directory; {fix}"
+        )
+    raise UserError(
+        f"{where} = {storage!r} is a local path, which the cluster's other nodes cannot "
+        f"write to; {fix} (or for a single-node cluster)"
+    )
+
+
+def check_cluster_tracking(uri: str, where: str, allow_local: bool) -> None:
+    """Refuse an MLflow store a job on the cluster would write somewhere the user never sees.
+
+    Raises:
+        UserError: For a relative file or sqlite store, or an absolute one without allow_local.
+    """
+    reach = tracking_reach(uri)
+    if reach is Reach.SHARED or (reach is Reach.ABSOLUTE and allow_local):
+        return
+    fix = (
+        "use an MLflow server (--tracking-uri http://HOST:5000) or a database server, or an "
+        "absolute path such as sqlite:////shared/mlflow.db on a shared mount together with "
+        "--allow-local-storage"
+    )
+    if reach is Reach.RELATIVE:
+        raise UserError(
+            f"{where} = {uri!r} is relative: the job's runs would land in its temporary "
+            f"working directory on the cluster; {fix}"
+        )
+    raise UserError(f"{where} = {uri!r} is a file on one machine; {fix}")

@@ -1,0 +1,137 @@
+"""A search spec made ready for the Ray Jobs API: validated, checked, staged, its command."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rsearch.cluster.package import PackageMode, runtime_env, ships_rsearch, stage
+from rsearch.cluster.storage import check_cluster_storage, check_cluster_tracking
+from rsearch.errors import UserError
+from rsearch.spec import SearchSpec, load_spec
+from rsearch.spec.errors import Loc
+from rsearch.spec.load import apply_overrides
+from rsearch.spec.source import read_yaml
+
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
+METADATA_SPEC = "rsearch_spec"
+"""Job metadata key holding the spec's name (shown by `rsearch jobs`)."""
+
+
+@dataclass(frozen=True)
+class SubmitOptions:
+    """What the user asked for beyond the spec file."""
+
+    overrides: Sequence[str] = ()
+    storage: str | None = None
+    tracking_uri: str | None = None
+    track: bool = True
+    allow_local_storage: bool = False
+    package: PackageMode = PackageMode.AUTO
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Everything `JobSubmissionClient.submit_job` needs, and what to tell the user."""
+
+    submission_id: str
+    entrypoint: str
+    runtime_env: dict[str, Any]
+    metadata: dict[str, str]
+    spec_name: str
+    ships_rsearch: bool
+
+
+def prepare_submission(
+    spec_path: Path,
+    staging: Path,
+    options: SubmitOptions,
+    env: Mapping[str, str] | None = None,
+) -> Submission:
+    """Validate the spec, check its storage for a cluster, stage its files, build the command.
+
+    Args:
+        spec_path: The search spec.
+        staging: An empty directory that becomes the job's working_dir.
+        options: The submit command's options.
+        env: Environment to read $MLFLOW_TRACKING_URI from (default: this process's).
+
+    Raises:
+        UserError: For any problem with the spec, its files, storage or tracking URI; nothing
+            has been sent anywhere then.
+    """
+    env = os.environ if env is None else env
+    spec = load_spec(spec_path, options.overrides)
+    if options.storage:
+        storage, where = options.storage, "--storage"
+    else:
+        storage = spec.storage
+        where = spec_field_where(spec_path, options.overrides, ("storage",))
+    check_cluster_storage(storage, where, options.allow_local_storage)
+    tracking_uri = _tracking_uri(spec, spec_path, options, env) if options.track else None
+    staged = stage(spec_path, staging)
+    ship = ships_rsearch(options.package)
+    return Submission(
+        submission_id=f"rsearch-{spec.name}-{secrets.token_hex(4)}",
+        entrypoint=entrypoint(staged.spec, options, tracking_uri),
+        runtime_env=runtime_env(staged, ship),
+        metadata={METADATA_SPEC: spec.name},
+        spec_name=spec.name,
+        ships_rsearch=ship,
+    )
+
+
+def entrypoint(spec: str, options: SubmitOptions, tracking_uri: str | None) -> str:
+    """The job's shell command: `rsearch run` joining the cluster it runs in.
+
+    `python -m rsearch.cli` works whether rsearch is installed in the image or shipped as a
+    py_module (a console script exists only for an installed one).
+    """
+    argv = ["python", "-m", "rsearch.cli", "run", spec, "--no-live", "--address", "auto"]
+    if options.storage:
+        argv += ["--storage", options.storage]
+    if tracking_uri:
+        argv += ["--tracking-uri", tracking_uri]
+    if not options.track:
+        argv.append("--no-track")
+    for item in options.overrides:
+        argv += ["--set", item]
+    return shlex.join(argv)
+
+
+def _tracking_uri(
+    spec: SearchSpec, spec_path: Path, options: SubmitOptions, env: Mapping[str, str]
+) -> str:
+    """The MLflow store the job records into; checked for being reachable from the cluster."""
+    if options.tracking_uri:
+        uri, where = options.tracking_uri, "--tracking-uri"
+    elif spec.tracking.uri:
+        uri = spec.tracking.uri
+        where = spec_field_where(spec_path, options.overrides, ("tracking", "uri"))
+    elif env.get(TRACKING_ENV):
+        # Passed on explicitly: the job should record where this user's MLflow points.
+        uri, where = env[TRACKING_ENV], f"${TRACKING_ENV}"
+    else:
+        raise UserError(
+            "no MLflow tracking URI: on the cluster the job would record into mlflow.db in its "
+            "temporary working directory; pass --tracking-uri http://HOST:5000, set "
+            "tracking.uri in the spec or $MLFLOW_TRACKING_URI, or pass --no-track"
+        )
+    check_cluster_tracking(uri, where, options.allow_local_storage)
+    return uri
+
+
+def spec_field_where(spec_path: Path, overrides: Sequence[str], loc: Loc) -> str:
+    """`file:line:col: field` when the field is written in the spec or --set, else the field."""
+    field = ".".join(str(p) for p in loc)
+    src, _ = read_yaml(spec_path)
+    if src is None:
+        return field
+    apply_overrides(src, overrides)
+    at = src.where.get(loc)
+    return f"{at}: {field}" if at else f"{field} (the default)"
