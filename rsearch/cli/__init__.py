@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from rsearch.cli import jobs, search, specs
+from rsearch.cli import jobs, report, search, specs
 
 app = typer.Typer(
     name="rsearch",
@@ -30,6 +30,7 @@ for verb in (
     search.resume,
     search.best,
     search.ui,
+    report.report,
     jobs.submit,
     jobs.jobs,
     jobs.status,

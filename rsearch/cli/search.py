@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from rsearch.cli.common import SetOption, dump_yaml, err, out, user_errors
+from rsearch.cli.report import report_after_search
 from rsearch.errors import UserError
 
 
@@ -56,6 +57,7 @@ def run(
         tracking_uri=tracking_uri,
         track=track,
     )
+    report_after_search(info.run_dir)
     _print_outcome(info)
 
 
@@ -69,6 +71,7 @@ def resume(
     from rsearch.tune.driver import resume_search
 
     info = resume_search(run_dir.resolve(), address=address, live=live)
+    report_after_search(info.run_dir)
     _print_outcome(info)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from rsearch.errors import UserError
 from rsearch.report import sections
@@ -13,7 +12,6 @@ from rsearch.report.render import Section, html_page, markdown
 
 REPORT_DIR = "report"
 """Folder of the run directory a report goes to by default."""
-Format = Literal["html", "md"]
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
@@ -31,7 +29,7 @@ class Report:
         return [self.page, *self.figures]
 
 
-def write_report(run_dir: Path, out_dir: Path | None = None, fmt: Format = "html") -> Report:
+def write_report(run_dir: Path, out_dir: Path | None = None, fmt: str = "html") -> Report:
     """Write the report of a search, finished or still running.
 
     Args:

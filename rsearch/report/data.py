@@ -2,8 +2,9 @@
 
 The study is opened read-only from its journal file, which Optuna keeps safe for readers while
 the search is still writing to it, so a report works mid-search and after a resume alike.
-Per-epoch curves come from Tune's `result.json` of each trial (every reported metric, any
-objective); the study's intermediate values (the single objective only) are the fallback.
+Per-epoch curves and the recipe values each trial ran (after a scaling strategy resolved them)
+come from Tune's `result.json` of each trial; the study's intermediate values (the single
+objective only) are the fallback for curves.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from rsearch.errors import UserError
 from rsearch.rundir import STUDY_FILE, load_run_spec, study_file
 from rsearch.spec.search import SearchSpec
-from rsearch.spec.space_paths import apply_params
 
 if TYPE_CHECKING:
     import optuna
@@ -78,9 +78,9 @@ def load_search(run_dir: Path) -> SearchRecord:
     """
     spec = load_run_spec(run_dir)
     study = open_study(run_dir, spec)
-    curves = tune_curves(run_dir)
-    metric = CURVE_METRIC if curves else spec.objective[0].metric
-    trials = [_record(spec, t, curves) for t in study.get_trials(deepcopy=False)]
+    traces = tune_traces(run_dir)
+    metric = CURVE_METRIC if traces else spec.objective[0].metric
+    trials = [_record(spec, t, traces) for t in study.get_trials(deepcopy=False)]
     return SearchRecord(run_dir, spec, study, trials, metric)
 
 
@@ -102,30 +102,47 @@ def open_study(run_dir: Path, spec: SearchSpec) -> optuna.Study:
     return optuna.load_study(study_name=spec.name, storage=storage)
 
 
-def tune_curves(run_dir: Path) -> dict[str, dict[int, float]]:
-    """Per-epoch CURVE_METRIC of every Tune trial, keyed by Tune's trial id.
+@dataclass(frozen=True)
+class TuneTrace:
+    """What Tune recorded of one trial: its per-epoch curve and the recipe values it ran."""
+
+    curve: dict[int, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    """The trial's config params: recipe paths, after any scaling strategy resolved them."""
+
+
+def tune_traces(run_dir: Path) -> dict[str, TuneTrace]:
+    """Per-epoch CURVE_METRIC and recipe values of every Tune trial, keyed by Tune's trial id.
 
     Tune appends one JSON line per reported result to `<trial dir>/result.json`; a line
     cut short by a search still writing it is skipped.
     """
-    curves: dict[str, dict[int, float]] = {}
+    traces: dict[str, TuneTrace] = {}
     for path in sorted(run_dir.glob("*/result.json")):
         for line in path.read_text().splitlines():
             try:
                 result = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            value, epoch, trial_id = (result.get(k) for k in (CURVE_METRIC, "epoch", "trial_id"))
-            if isinstance(value, int | float) and isinstance(epoch, int) and trial_id:
-                curves.setdefault(str(trial_id), {})[epoch] = float(value)
-    return curves
+            trial_id = result.get("trial_id")
+            if not trial_id:
+                continue
+            trace = traces.setdefault(str(trial_id), TuneTrace())
+            params = (result.get("config") or {}).get("params")
+            if isinstance(params, dict):
+                trace.params.update(params)
+            value, epoch = result.get(CURVE_METRIC), result.get("epoch")
+            if isinstance(value, int | float) and isinstance(epoch, int):
+                trace.curve[epoch] = float(value)
+    return traces
 
 
 def _record(
-    spec: SearchSpec, trial: optuna.trial.FrozenTrial, curves: dict[str, dict[int, float]]
+    spec: SearchSpec, trial: optuna.trial.FrozenTrial, traces: dict[str, TuneTrace]
 ) -> TrialRecord:
-    if curves:  # one metric for every trial: never mix Tune's curves with Optuna's
-        curve = curves.get(str(trial.user_attrs.get(TUNE_ID_ATTR)), {})
+    trace = traces.get(str(trial.user_attrs.get(TUNE_ID_ATTR)), TuneTrace())
+    if traces:  # one metric for every trial: never mix Tune's curves with Optuna's
+        curve = trace.curve
     else:
         curve = {int(k): float(v) for k, v in trial.intermediate_values.items()}
     metrics = trial.user_attrs.get(METRICS_ATTR) or {}
@@ -136,20 +153,17 @@ def _record(
         values=list(trial.values) if trial.values is not None else None,
         metrics={k: float(v) for k, v in metrics.items()},
         curve=dict(sorted(curve.items())),
-        scaling=scaling_values(spec, dict(trial.params)),
+        scaling=scaling_values(spec, {**trial.params, **trace.params}),
     )
 
 
 def scaling_values(spec: SearchSpec, params: dict[str, Any]) -> dict[str, Any]:
-    """The depth, width, stage layout and resolution a trial's recipe resolves to."""
-    try:
-        recipe = apply_params(spec.base, params).model_dump(mode="json")
-    except Exception:  # a space key this version's Recipe does not know: read the params only
-        recipe = spec.base.model_dump(mode="json")
+    """The depth, width, stage layout and resolution a trial ran: its params over the base."""
+    base = spec.base.model_dump(mode="json")
     values: dict[str, Any] = {}
     for path in (*SCALING_FIELDS, *SCALING_FIELDS_DATA):
         section, name = path.split(".")
-        values[path] = params.get(path, recipe.get(section, {}).get(name))
+        values[path] = params[path] if path in params else base.get(section, {}).get(name)
     return values
 
 
