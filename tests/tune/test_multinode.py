@@ -1,0 +1,151 @@
+"""A search on a three-node Ray cluster survives losing a node in the middle of a trial.
+
+The nodes are real Ray nodes (`ray.cluster_utils.Cluster`) on this machine: a head with no
+CPUs, where the test's driver runs, and two 1-CPU workers, each training one trial. Once a
+trial has reported an epoch, the node holding its Train worker is killed outright (no graceful
+shutdown, as a lost machine); the trial must go on from its last checkpoint on the other node.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from rsearch.spec import load_spec
+from rsearch.tune.driver import run_search
+from rsearch.tune.results import load_study
+from tests.tune.conftest import write_spec
+from tests.tune.mlflow_checks import epoch_steps, search_runs
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 12
+TRIALS = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def three_nodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A head without CPUs (dashboard on a free port) and two 1-CPU worker nodes."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    # A Ray temp dir of our own: the head writes its address to `<temp>/ray/ray_current_cluster`,
+    # which any plain `ray.init()` on this machine would otherwise join. Short, because Ray's
+    # socket paths live under it.
+    monkeypatch.setenv("RAY_TMPDIR", tempfile.mkdtemp(prefix="rsmn-", dir="/tmp"))
+    # Ray Train's run and attempt records (which node each attempt's workers ran on), served by
+    # the dashboard: the test's evidence that a trial moved to another node.
+    monkeypatch.setenv("RAY_TRAIN_ENABLE_STATE_TRACKING", "1")
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 0,
+            "include_dashboard": True,
+            "dashboard_host": "127.0.0.1",
+            "dashboard_port": _free_port(),
+        },
+    )
+    try:
+        for _ in range(2):
+            cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def _trial_results(runs: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every Tune trial's reported results so far, by Tune trial id."""
+    results = {}
+    for path in runs.glob("*/*/result.json"):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if rows:
+            results[rows[0]["trial_id"]] = rows
+    return results
+
+
+def _train_attempts(cluster: Any, trial_id: str) -> list[dict[str, Any]]:
+    """The Ray Train attempts of a Tune trial's Train runs, oldest first (dashboard REST)."""
+    url = f"http://{cluster.webui_url}/api/train/v2/runs/v1"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            runs = json.loads(response.read())["train_runs"]
+    except OSError:  # no Train run yet: the state actor does not exist
+        return []
+    attempts = [
+        a for run in runs if run["name"].startswith(f"trial-{trial_id}-") for a in run["attempts"]
+    ]
+    return sorted(attempts, key=lambda a: a["start_time_ns"])
+
+
+def _kill_first_training_node(cluster: Any, runs: Path, killed: dict[str, Any]) -> None:
+    """Once a trial reported an epoch, kill the node its Train worker runs on."""
+    deadline = time.time() + 240
+    while time.time() < deadline and not killed:
+        for trial_id, rows in _trial_results(runs).items():
+            running = [a for a in _train_attempts(cluster, trial_id) if a["status"] == "RUNNING"]
+            nodes = {w["node_id"] for a in running for w in a["workers"]}
+            victims = [n for n in cluster.worker_nodes if n.node_id in nodes]
+            if victims:
+                cluster.remove_node(victims[0], allow_graceful=False)
+                killed.update(trial=trial_id, node=victims[0].node_id, epochs=len(rows))
+                return
+        time.sleep(0.2)
+
+
+def test_trial_resumes_on_another_node_after_its_node_dies(
+    three_nodes: Any, tmp_path: Path
+) -> None:
+    path = write_spec(
+        tmp_path, trials=TRIALS, concurrent=TRIALS, scheduler="{type: none}", epochs=EPOCHS
+    )
+    spec = load_spec(path, ["search.max_failures=2"])
+    killed: dict[str, Any] = {}
+    watcher = threading.Thread(
+        target=_kill_first_training_node,
+        args=(three_nodes, tmp_path / "runs", killed),
+        daemon=True,
+    )
+    watcher.start()
+    info = run_search(spec, path, address=three_nodes.address, live=False)
+    watcher.join(timeout=5)
+    assert killed, "no trial's node was found training after its first epoch"
+    assert killed["epochs"] < EPOCHS, "the trial had finished before its node was killed"
+
+    # Tune saw every epoch of the trial exactly once, in order: after the node died the trial
+    # went on from its checkpointed epoch instead of starting again at epoch 1.
+    results = _trial_results(tmp_path / "runs")
+    attempts = _train_attempts(three_nodes, killed["trial"])
+    assert [r["epoch"] for r in results[killed["trial"]]] == list(range(1, EPOCHS + 1))
+    # ... on another node: a later Train attempt of the trial (a worker group Ray Train restarted,
+    # or a new Train run after Tune restored the trial) ran its worker elsewhere.
+    nodes = [{w["node_id"] for w in a["workers"]} for a in attempts]
+    assert killed["node"] in nodes[0]
+    assert nodes[-1] and killed["node"] not in nodes[-1]
+
+    assert info.errors == []
+    study = load_study(info.run_dir, spec)
+    assert len(study.trials) == TRIALS
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    _, children = search_runs(info.run_dir)
+    assert sorted(c.data.tags["rsearch.trial_id"] for c in children) == sorted(results)
+    for child in children:
+        assert epoch_steps(child.info.run_id) == list(range(1, EPOCHS + 1))
+        assert child.info.status == "FINISHED"
