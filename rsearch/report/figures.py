@@ -39,6 +39,16 @@ def _log_if_wide(ax: Any, values: list[float], axis: str) -> None:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
 
 
+def _label_points(ax: Any, points: list[tuple[float, float, int]]) -> None:
+    """Label each point with its trial number; trials at the same point share one label."""
+    at: dict[tuple[float, float], list[int]] = {}
+    for x, y, number in points:
+        at.setdefault((x, y), []).append(number)
+    for (x, y), numbers in at.items():
+        text = ", ".join(f"#{n}" for n in sorted(numbers))
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)
+
+
 def pareto_figure(search: SearchRecord, axis: Axis, path: Path) -> Path:
     """Validation top-1 against a measured cost, the non-dominated trials highlighted."""
     trials = measured(search, axis)
@@ -63,14 +73,7 @@ def pareto_figure(search: SearchRecord, axis: Axis, path: Path) -> Path:
         linewidth=1.5,
         drawstyle="steps-post" if axis.direction == "min" else "steps-pre",
     )
-    for t in trials:
-        ax.annotate(
-            f"#{t.number}",
-            (t.metrics[axis.metric], t.metrics[ACCURACY]),
-            textcoords="offset points",
-            xytext=(5, 4),
-            fontsize=9,
-        )
+    _label_points(ax, [(t.metrics[axis.metric], t.metrics[ACCURACY], t.number) for t in trials])
     if axis.log:
         _log_if_wide(ax, [t.metrics[axis.metric] for t in trials], "x")
     better = "right" if axis.direction == "max" else "left"
@@ -168,8 +171,7 @@ def scaling_figure(search: SearchRecord, fields: list[str], path: Path) -> Path:
         xs = [_scaling_x(t.scaling.get(field)) for t in trials]
         ys = [t.metrics[ACCURACY] for t in trials]
         ax.scatter(xs, ys, color="tab:blue", s=45, zorder=3)
-        for t, x, y in zip(trials, xs, ys, strict=True):
-            ax.annotate(f"#{t.number}", (x, y), textcoords="offset points", xytext=(4, 4))
+        _label_points(ax, [(x, y, t.number) for t, x, y in zip(trials, xs, ys, strict=True)])
         ax.set_title(f"top-1 vs {field}")
         ax.set_xlabel(field_label(field))
         ax.set_ylabel(metric_label(ACCURACY))

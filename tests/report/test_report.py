@@ -1,0 +1,258 @@
+"""Reports from hand-made studies: sections, Pareto sets, scaling, partial runs, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from rsearch.cli import app
+from rsearch.cli.report import report_after_search
+from rsearch.errors import UserError
+from rsearch.report import write_report
+from rsearch.report.data import load_search
+from rsearch.report.pareto import COST_AXES, accuracy_front, non_dominated, search_front
+from tests.report.rundirs import SPACE, Trial, brute_force_front, make_run, random_trials
+
+runner = CliRunner()
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SECTIONS = (
+    "Summary",
+    "Best trials",
+    "Pareto front",
+    "Parameter importance",
+    "Parallel coordinates",
+    "Learning curves",
+)
+TWO_OBJECTIVES = [
+    {"metric": "val_top1", "mode": "max"},
+    {"metric": "infer_images_per_s", "mode": "max"},
+]
+
+
+def headings(markdown: str) -> list[str]:
+    return re.findall(r"^## (.+)$", markdown, flags=re.M)
+
+
+def assert_pngs(files: list[Path]) -> None:
+    assert files
+    for path in files:
+        data = path.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000, path
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_multi_objective_pareto_set_is_the_non_dominated_trials(tmp_path: Path, seed: int) -> None:
+    trials = random_trials(12, seed, ("val_top1", "infer_images_per_s"))
+    run_dir, _ = make_run(tmp_path, trials, objective=TWO_OBJECTIVES)
+    expected = brute_force_front(
+        {i: list(t.values or []) for i, t in enumerate(trials)}, ["max", "max"]
+    )
+    assert 1 <= len(expected) < 12  # the seeds give a real front, not everything
+
+    report = write_report(run_dir, fmt="md")
+
+    search = load_search(run_dir)
+    assert {t.number for t in search_front(search)} == expected
+    text = report.page.read_text()
+    assert headings(text) == list(SECTIONS)
+    listed = re.search(r"Pareto set over val_top1 and infer_images_per_s .*: (.+)\.", text)
+    assert listed is not None
+    assert {int(n) for n in re.findall(r"#(\d+)", listed.group(1))} == expected
+    table_rows = [line for line in text.splitlines() if re.match(r"\| #\d+ \|", line)]
+    assert {int(re.match(r"\| #(\d+)", r).group(1)) for r in table_rows} == expected  # type: ignore[union-attr]
+    assert_pngs(report.figures)
+    for figure in report.figures:  # markdown references each PNG written beside it
+        assert f"]({figure.name})" in text and figure.parent == report.page.parent
+    assert not report.partial
+
+
+@pytest.mark.parametrize("axis", COST_AXES, ids=lambda a: a.metric)
+def test_accuracy_fronts_against_each_cost(tmp_path: Path, axis: object) -> None:
+    trials = random_trials(15, 3, ("val_top1",))
+    run_dir, _ = make_run(tmp_path, trials)
+    search = load_search(run_dir)
+    mode = axis.direction  # type: ignore[attr-defined]
+    metric = axis.metric  # type: ignore[attr-defined]
+    points = {i: [t.metrics["val_top1"], t.metrics[metric]] for i, t in enumerate(trials)}
+    assert accuracy_front(search, axis) == brute_force_front(points, ["max", mode])  # type: ignore[arg-type]
+
+
+def test_non_dominated_keeps_ties_and_drops_dominated() -> None:
+    points = {0: [1.0, 1.0], 1: [1.0, 1.0], 2: [0.5, 2.0], 3: [0.5, 0.5], 4: [2.0, 0.4]}
+    assert non_dominated(points, ["max", "max"]) == {0, 1, 2, 4}
+    assert non_dominated(points, ["max", "min"]) == {4}
+    assert non_dominated(points, ["min", "min"]) == {3, 4}
+
+
+def test_single_objective_html_report_with_early_stopped_trials(tmp_path: Path) -> None:
+    done = random_trials(5, 4, ("val_top1",))
+    pruned = Trial(
+        TrialState.PRUNED,
+        {"optim.lr": 0.001, "loss.label_smoothing": 0.1},
+        {"epoch": 1.0, "val_top1": 20.0},
+        curve={1: 20.0},
+    )
+    failed = Trial(TrialState.FAIL, {"optim.lr": 0.2, "loss.label_smoothing": 0.0})
+    run_dir, _ = make_run(tmp_path, [*done, pruned, failed])
+
+    report = write_report(run_dir, tmp_path / "out", fmt="html")
+
+    html = report.page.read_text()
+    assert report.page == tmp_path / "out" / "report.html"
+    assert [h for h in re.findall(r"<h2>(.+?)</h2>", html)] == list(SECTIONS)
+    # self-contained: every figure inline, no file reference
+    assert html.count('src="data:image/png;base64,') == len(report.figures)
+    assert not re.search(r'src="(?!data:)', html)
+    assert "Stopped early: trial #5 after epoch 1." in html
+    assert "1 pruned" in html and "1 fail" in html
+    best = max(range(5), key=lambda i: done[i].metrics["val_top1"])
+    first_row = re.search(r"<tbody><tr><td>#(\d+)</td>", html)
+    assert first_row is not None and int(first_row.group(1)) == best
+    assert_pngs(report.figures)
+    names = {f.name for f in report.figures}
+    assert {"learning_curves.png", "importance.png", "parallel_coordinates.png"} <= names
+    assert "scaling.png" not in names
+
+
+SCALED = {
+    "model.depth_multiplier": [0.5, 1.0, 1.5, 2.0],
+    "model.width_multiplier": [0.5, 0.75, 1.0, 2.0],
+    "data.image_size": [16, 24, 32, 16],
+}
+
+
+@pytest.mark.parametrize("path", list(SCALED))
+def test_scaling_section_when_a_scaling_field_is_searched(tmp_path: Path, path: str) -> None:
+    trials = random_trials(4, 5, ("val_top1",))
+    for t, value in zip(trials, SCALED[path], strict=True):
+        t.params[path] = value
+    low, high = min(SCALED[path]), max(SCALED[path])
+    param = (
+        {"type": "int", "low": low, "high": high, "step": 8}
+        if path == "data.image_size"
+        else {"type": "float", "low": low, "high": high}
+    )
+    run_dir, _ = make_run(tmp_path, trials, space={**SPACE, path: param})
+    report = write_report(run_dir, fmt="md")
+    text = report.page.read_text()
+    assert headings(text) == [*SECTIONS, "Scaling"]
+    assert f"scaling dimensions varied: {path}." in text
+    assert_pngs([f for f in report.figures if f.name == "scaling.png"])
+
+
+def test_scaling_from_the_recipe_values_tune_ran(tmp_path: Path) -> None:
+    """A scaling strategy searches its own knob (here scaling.phi is not a recipe path);
+    the depth and resolution it resolves to reach Tune's config, and the report reads them."""
+    trials = random_trials(3, 6, ("val_top1",))
+    run_dir, _ = make_run(tmp_path, trials)
+    layouts = [[1, 1, 1, 1], [2, 2, 2, 2], [3, 4, 6, 3]]
+    for i, layers in enumerate(layouts):
+        trial_dir = run_dir / f"trial_driver_t{i:03d}"
+        trial_dir.mkdir()
+        lines = [
+            {
+                "trial_id": f"t{i:03d}",
+                "epoch": epoch,
+                "val_top1": 10.0 * epoch + i,
+                "config": {"params": {"model.layers": layers, "data.image_size": 16 + 8 * i}},
+            }
+            for epoch in (1, 2, 3)
+        ]
+        text = "\n".join(json.dumps(line) for line in lines)
+        (trial_dir / "result.json").write_text(text + '\n{"trial_id": "t00')  # cut mid-write
+
+    search = load_search(run_dir)
+    assert search.curve_metric == "val_top1"
+    assert search.trials[2].curve == {1: 12.0, 2: 22.0, 3: 32.0}
+    assert search.trials[2].scaling["model.layers"] == [3, 4, 6, 3]
+    report = write_report(run_dir, fmt="md")
+    text = report.page.read_text()
+    assert "scaling dimensions varied: model.layers, data.image_size." in text
+
+
+def test_no_scaling_section_when_depth_width_resolution_are_fixed(tmp_path: Path) -> None:
+    run_dir, _ = make_run(tmp_path, random_trials(4, 7, ("val_top1",)))
+    text = write_report(run_dir, fmt="md").page.read_text()
+    assert "## Scaling" not in text
+
+
+def test_partial_report_of_a_running_search(tmp_path: Path) -> None:
+    done = random_trials(3, 8, ("val_top1",))
+    running = [
+        Trial(TrialState.RUNNING, {"optim.lr": 0.01, "loss.label_smoothing": 0.1}, curve={1: 30.0}),
+        Trial(TrialState.RUNNING, {"optim.lr": 0.02, "loss.label_smoothing": 0.1}),
+    ]
+    run_dir, _ = make_run(tmp_path, [*done, *running], num_trials=8)
+
+    res = runner.invoke(app, ["report", str(run_dir), "--format", "md", "--no-mlflow"])
+
+    assert res.exit_code == 0, res.output
+    assert "partial report" in res.stderr
+    text = (run_dir / "report" / "report.md").read_text()
+    assert "Partial report: 2 trial(s) still running and 3 not yet started" in text
+    assert "3 complete, 2 running" in text
+    assert headings(text) == list(SECTIONS)
+
+
+def test_importance_needs_enough_trials(tmp_path: Path) -> None:
+    run_dir, _ = make_run(tmp_path, random_trials(2, 9, ("val_top1",)))
+    text = write_report(run_dir, fmt="md").page.read_text()
+    assert "parameter importance needs at least 3 completed trials; this search has 2" in text
+    assert not (run_dir / "report" / "importance.png").exists()
+
+
+def test_importance_needs_two_parameters(tmp_path: Path) -> None:
+    trials = random_trials(5, 10, ("val_top1",))
+    for t in trials:
+        del t.params["loss.label_smoothing"]
+    run_dir, _ = make_run(tmp_path, trials, space={"optim.lr": SPACE["optim.lr"]})
+    text = write_report(run_dir, fmt="md").page.read_text()
+    assert "two or more parameters" in text and "this search has 1 (optim.lr)" in text
+
+
+def test_not_an_rsearch_run_is_exit_2(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 2
+    assert f"{tmp_path} is not an rsearch run directory (no rsearch.json)" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_no_finished_trial_is_exit_2(tmp_path: Path) -> None:
+    running = Trial(TrialState.RUNNING, {"optim.lr": 0.01, "loss.label_smoothing": 0.1})
+    run_dir, _ = make_run(tmp_path, [running])
+    res = runner.invoke(app, ["report", str(run_dir), "--no-mlflow"])
+    assert res.exit_code == 2
+    assert "has finished yet (1 running)" in res.stderr
+
+
+def test_unknown_format_is_exit_2(tmp_path: Path) -> None:
+    run_dir, _ = make_run(tmp_path, random_trials(2, 11, ("val_top1",)))
+    res = runner.invoke(app, ["report", str(run_dir), "--format", "pdf"])
+    assert res.exit_code == 2 and "--format must be html or md, not 'pdf'" in res.stderr
+    with pytest.raises(UserError, match="html or md"):
+        write_report(run_dir, fmt="pdf")
+
+
+def test_untracked_search_is_not_logged(tmp_path: Path) -> None:
+    run_dir, _ = make_run(tmp_path, random_trials(2, 12, ("val_top1",)), tracked=False)
+    res = runner.invoke(app, ["report", str(run_dir)])
+    assert res.exit_code == 0, res.output
+    assert "run without tracking: report not logged to MLflow" in res.stderr
+
+
+def test_report_after_search_warns_instead_of_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A tracked search whose store holds no run for it: the report is written, logging warns.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'absent.db'}")
+    run_dir, _ = make_run(tmp_path, random_trials(3, 13, ("val_top1",)))
+    report_after_search(run_dir)
+    captured = capsys.readouterr()
+    assert (run_dir / "report" / "report.html").is_file()
+    assert "warning: no report written or logged: no MLflow run was recorded" in captured.err
+    assert not (tmp_path / "absent.db").exists()  # looking did not create a store

@@ -1,0 +1,82 @@
+"""A report from a real small search: real Ray, real training on digits, a real MLflow store."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from rsearch.cli import app
+from rsearch.report.data import load_search
+from rsearch.tracking import find_search_run
+from tests.report.rundirs import brute_force_front
+from tests.tune.conftest import ray_2cpu, write_spec  # noqa: F401  (ray_2cpu is a fixture)
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+SECTIONS = [
+    "Summary",
+    "Best trials",
+    "Pareto front",
+    "Parameter importance",
+    "Parallel coordinates",
+    "Learning curves",
+]
+
+
+def test_run_writes_and_logs_the_report(ray_2cpu: None, tmp_path: Path) -> None:  # noqa: F811
+    path = write_spec(
+        tmp_path,
+        name="report-e2e",
+        objective="[{metric: val_top1, mode: max}, {metric: infer_images_per_s, mode: max}]",
+        algorithm="nsga2",
+        scheduler="{type: none}",
+        epochs=2,
+    )
+    res = runner.invoke(app, ["run", str(path), "--no-live"])
+    assert res.exit_code == 0, res.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+
+    # `rsearch run` wrote the report itself, with every section and non-empty PNGs
+    html = (run_dir / "report" / "report.html").read_text()
+    assert re.findall(r"<h2>(.+?)</h2>", html) == SECTIONS
+    pngs = sorted((run_dir / "report").glob("*.png"))
+    assert {p.name for p in pngs} >= {
+        "pareto_infer_images_per_s.png",
+        "pareto_infer_latency_ms.png",
+        "importance.png",
+        "parallel_coordinates.png",
+        "learning_curves.png",
+    }
+    for png in pngs:
+        assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
+
+    # its Pareto set is the completed trials no other completed trial dominates
+    search = load_search(run_dir)
+    done = {t.number: t.values or [] for t in search.in_state("COMPLETE")}
+    assert len(done) == 4
+    expected = brute_force_front(done, ["max", "max"])
+    listed = re.search(r"Pareto set over val_top1 and infer_images_per_s [^:]*: ([^<]+)\.", html)
+    assert listed is not None
+    assert {int(n) for n in re.findall(r"#(\d+)", listed.group(1))} == expected
+    for t in search.in_state("COMPLETE"):  # learning curves came from every epoch Tune saw
+        assert sorted(t.curve) == [1, 2]
+
+    # the MLflow parent run of the search lists the report and every figure as artifacts
+    parent = find_search_run(run_dir)
+    assert parent is not None
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert logged == {f"report/{p.name}" for p in pngs} | {"report/report.html"}
+
+    # on demand, as Markdown: the same figures beside the page, logged again
+    res = runner.invoke(app, ["report", str(run_dir), "--format", "md", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "report.md").read_text()
+    assert re.findall(r"^## (.+)$", text, flags=re.M) == SECTIONS
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert "report/report.md" in logged
