@@ -59,6 +59,7 @@ def test_head_blocks_and_workers_join_it(compose: dict[str, Any]) -> None:
     assert head[:2] == ["ray", "start"] and "--head" in head and "--block" in head
     assert "--port=6379" in head and "--dashboard-port=8265" in head
     assert "--address=ray-head:6379" in worker and "--block" in worker
+    assert all(compose["services"][name]["init"] is True for name in RAY_NODES)
 
 
 def test_workers_can_be_scaled(compose: dict[str, Any]) -> None:
