@@ -73,7 +73,9 @@ def best_trials(search: SearchRecord) -> Section:
         note = f"The top {len(rows)} completed trial(s), best first."
     if not rows:
         return Section("Best trials", ["No trial has completed yet."])
-    params = list(spec.space)
+    # A scaling strategy searches knobs of its own (not space keys): show those too.
+    extra = sorted({p for t in rows for p in t.params} - set(spec.space))
+    params = [*spec.space, *extra]
     header = [
         "trial",
         *params,

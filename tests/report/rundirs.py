@@ -41,6 +41,7 @@ DISTRIBUTIONS: dict[str, BaseDistribution] = {
     "model.depth_multiplier": FloatDistribution(0.5, 2.0),
     "model.width_multiplier": FloatDistribution(0.5, 2.0),
     "data.image_size": IntDistribution(16, 32, step=8),
+    "scaling.phi": FloatDistribution(0.0, 2.0),
 }
 
 
@@ -75,7 +76,9 @@ def make_run(
     )
     run_dir = root / "run"
     run_dir.mkdir(parents=True)
-    (run_dir / SPEC_RESOLVED).write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    (run_dir / SPEC_RESOLVED).write_text(
+        yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
+    )
     (run_dir / MANIFEST).write_text(json.dumps({"name": spec.name, "tracked": tracked}))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(

@@ -149,6 +149,8 @@ def test_scaling_from_the_recipe_values_tune_ran(tmp_path: Path) -> None:
     """A scaling strategy searches its own knob (here scaling.phi is not a recipe path);
     the depth and resolution it resolves to reach Tune's config, and the report reads them."""
     trials = random_trials(3, 6, ("val_top1",))
+    for t, phi in zip(trials, (0.0, 1.0, 2.0), strict=True):
+        t.params["scaling.phi"] = phi
     run_dir, _ = make_run(tmp_path, trials)
     layouts = [[1, 1, 1, 1], [2, 2, 2, 2], [3, 4, 6, 3]]
     for i, layers in enumerate(layouts):
@@ -173,6 +175,7 @@ def test_scaling_from_the_recipe_values_tune_ran(tmp_path: Path) -> None:
     report = write_report(run_dir, fmt="md")
     text = report.page.read_text()
     assert "scaling dimensions varied: model.layers, data.image_size." in text
+    assert "| trial | optim.lr | loss.label_smoothing | scaling.phi |" in text
 
 
 def test_no_scaling_section_when_depth_width_resolution_are_fixed(tmp_path: Path) -> None:
@@ -256,3 +259,19 @@ def test_report_after_search_warns_instead_of_failing(
     assert (run_dir / "report" / "report.html").is_file()
     assert "warning: no report written or logged: no MLflow run was recorded" in captured.err
     assert not (tmp_path / "absent.db").exists()  # looking did not create a store
+
+
+def test_resumed_trial_curve_keeps_the_last_result_of_each_epoch(tmp_path: Path) -> None:
+    """A resumed trial appends to its result.json and may repeat the epoch it was cut in."""
+    trials = random_trials(3, 14, ("val_top1",))
+    run_dir, _ = make_run(tmp_path, trials)
+    trial_dir = run_dir / "trial_driver_t001"
+    trial_dir.mkdir()
+    before = [(1, 30.0), (2, 41.0)]  # interrupted after epoch 2
+    after = [(2, 42.0), (3, 55.0)]  # restored from its epoch-1 checkpoint by `rsearch resume`
+    lines = [{"trial_id": "t001", "epoch": e, "val_top1": v} for e, v in [*before, *after]]
+    (trial_dir / "result.json").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+    search = load_search(run_dir)
+    assert search.trials[1].curve == {1: 30.0, 2: 42.0, 3: 55.0}
+    assert search.trials[0].curve == {}  # Tune's curves only: never mixed with Optuna's
