@@ -96,14 +96,27 @@ def submit(
     _follow_to_end(client, job_id)
 
 
-def _follow_to_end(jobs: Any, job_id: str) -> None:
-    jobs.follow(job_id, _write_raw)
-    info = jobs.wait(job_id)
+def _follow_to_end(client: Any, job_id: str) -> None:
+    _follow(client, job_id)
+    info = client.wait(job_id)
     status = str(info.status.value)
     if status != "SUCCEEDED":
         err.print(f"job {job_id} {status}: {info.message or ''}", highlight=False, markup=False)
         raise typer.Exit(1)
     err.print(f"job {job_id} SUCCEEDED", highlight=False, markup=False)
+
+
+def _follow(client: Any, job_id: str) -> None:
+    """Print the job's output until it ends; Ctrl-C leaves the job running."""
+    try:
+        client.follow(job_id, _write_raw)
+    except KeyboardInterrupt:
+        err.print(
+            f"\nstopped following; job {job_id} keeps running (rsearch stop {job_id} ends it)",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(130) from None
 
 
 def _write_raw(text: str) -> None:
@@ -166,7 +179,7 @@ def logs(
     """Print a job's output."""
     client = _jobs(address, token, token_file)
     if follow:
-        client.follow(job_id, _write_raw)
+        _follow(client, job_id)
     else:
         _write_raw(client.logs(job_id))
 

@@ -6,7 +6,8 @@ import asyncio
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rsearch.cluster.address import DashboardAddress, check_reachable
@@ -49,7 +50,8 @@ class Jobs:
 
     def list(self) -> list[JobDetails]:
         """Every job the cluster knows, oldest first."""
-        jobs = self.client.list_jobs()
+        with self._api_errors():
+            jobs = self.client.list_jobs()
         return sorted(jobs, key=lambda j: j.start_time or 0)
 
     def info(self, job_id: str) -> JobDetails:
@@ -62,13 +64,14 @@ class Jobs:
             return self.client.get_job_info(job_id)
         except RuntimeError as e:
             if "404" not in str(e) and "does not exist" not in str(e):
-                raise
+                raise UserError(f"the Jobs API at {self.address.url} failed: {e}") from None
         raise UserError(self._unknown(job_id)) from None
 
     def logs(self, job_id: str) -> str:
         """Everything the job has printed so far."""
         self.info(job_id)
-        return self.client.get_job_logs(job_id)
+        with self._api_errors():
+            return self.client.get_job_logs(job_id)
 
     def follow(self, job_id: str, write: Callable[[str], object]) -> None:
         """Stream the job's output to write until the job ends."""
@@ -78,12 +81,14 @@ class Jobs:
             async for chunk in self.client.tail_job_logs(job_id):
                 write(chunk)
 
-        asyncio.run(tail())
+        with self._api_errors():
+            asyncio.run(tail())
 
     def stop(self, job_id: str) -> bool:
         """Ask the job to stop; False when it had already ended."""
         self.info(job_id)
-        return bool(self.client.stop_job(job_id))
+        with self._api_errors():
+            return bool(self.client.stop_job(job_id))
 
     def wait(self, job_id: str, poll_s: float = 1.0) -> JobDetails:
         """Block until the job reaches SUCCEEDED, FAILED or STOPPED; returns its details."""
@@ -93,8 +98,16 @@ class Jobs:
                 return info
             time.sleep(poll_s)
 
+    @contextmanager
+    def _api_errors(self) -> Iterator[None]:
+        """A failing Jobs API call (a 5xx, a dropped connection) as a message, not a traceback."""
+        try:
+            yield
+        except (RuntimeError, ConnectionError) as e:
+            raise UserError(f"the Jobs API at {self.address.url} failed: {e}") from None
+
     def _unknown(self, job_id: str) -> str:
-        known = [j.submission_id or j.job_id or "?" for j in reversed(self.list())]
+        known = [j.submission_id for j in reversed(self.list()) if j.submission_id]
         if not known:
             return f"no job {job_id!r} on the cluster at {self.address.url} (it has no jobs)"
         shown = ", ".join(known[:KNOWN_IDS_SHOWN])

@@ -112,3 +112,20 @@ def check_cluster_tracking(uri: str, where: str, allow_local: bool) -> None:
             f"working directory on the cluster; {fix}"
         )
     raise UserError(f"{where} = {uri!r} is a file on one machine; {fix}")
+
+
+def check_cluster_data_path(path: str | None, where: str) -> None:
+    """Refuse a relative dataset directory: a job's trials run in directories of Ray's choosing.
+
+    Data is not shipped with the job (it may be large); an absolute path must exist on every
+    node that trains, which only the user can vouch for.
+
+    Raises:
+        UserError: For a relative path.
+    """
+    if path is None or _path_reach(path) is Reach.ABSOLUTE:
+        return
+    raise UserError(
+        f"{where} = {path!r} is relative: on the cluster the trials run in Ray's working "
+        "directories, where it does not exist; give an absolute path present on every node"
+    )

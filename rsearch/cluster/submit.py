@@ -11,7 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from rsearch.cluster.package import PackageMode, runtime_env, ships_rsearch, stage
-from rsearch.cluster.storage import check_cluster_storage, check_cluster_tracking
+from rsearch.cluster.storage import (
+    check_cluster_data_path,
+    check_cluster_storage,
+    check_cluster_tracking,
+)
 from rsearch.errors import UserError
 from rsearch.spec import SearchSpec, load_spec
 from rsearch.spec.errors import Loc
@@ -73,6 +77,8 @@ def prepare_submission(
         storage = spec.storage
         where = spec_field_where(spec_path, options.overrides, ("storage",))
     check_cluster_storage(storage, where, options.allow_local_storage)
+    data_at = spec_field_where(spec_path, options.overrides, ("base", "data", "path"))
+    check_cluster_data_path(spec.base.data.path, data_at)
     tracking_uri = _tracking_uri(spec, spec_path, options, env) if options.track else None
     staged = stage(spec_path, staging)
     ship = ships_rsearch(options.package)
@@ -134,4 +140,4 @@ def spec_field_where(spec_path: Path, overrides: Sequence[str], loc: Loc) -> str
         return field
     apply_overrides(src, overrides)
     at = src.where.get(loc)
-    return f"{at}: {field}" if at else f"{field} (the default)"
+    return f"{at}: {field}" if at else field

@@ -105,3 +105,16 @@ def test_tracking_uri_is_required_and_checked(tmp_path: Path) -> None:
     env = {"MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"}
     with pytest.raises(UserError, match=r"^\$MLFLOW_TRACKING_URI = 'sqlite:///mlflow.db' is rel"):
         prepare_submission(spec, tmp_path / "s2", SubmitOptions(allow_local_storage=True), env)
+
+
+def test_relative_data_path_is_refused_with_its_line(tmp_path: Path) -> None:
+    spec = write_layered_spec(tmp_path)
+    spec.write_text(
+        spec.read_text().replace(
+            "data: {dataset: digits, image_size: 16}",
+            "data: {dataset: image_folder, path: imgs, image_size: 16}",
+        )
+    )
+    options = SubmitOptions(tracking_uri="http://mlflow:5000")
+    with pytest.raises(UserError, match=rf"^{spec}:6:\d+: base.data.path = 'imgs' is relative"):
+        prepare_submission(spec, tmp_path / "s", options, {})

@@ -6,6 +6,7 @@ import pytest
 
 from rsearch.cluster.storage import (
     Reach,
+    check_cluster_data_path,
     check_cluster_storage,
     check_cluster_tracking,
     storage_reach,
@@ -73,3 +74,10 @@ def test_tracking_rule() -> None:
         check_cluster_tracking("sqlite:////s/m.db", "--tracking-uri", allow_local=False)
     with pytest.raises(UserError, match="relative: the job's runs would land"):
         check_cluster_tracking("sqlite:///mlflow.db", "$MLFLOW_TRACKING_URI", allow_local=True)
+
+
+def test_data_path_must_be_absolute_on_a_cluster() -> None:
+    check_cluster_data_path(None, "base.data.path")
+    check_cluster_data_path("/datasets/imagenette", "base.data.path")
+    with pytest.raises(UserError, match=r"^s.yaml:7:9: base.data.path = 'data/x' is relative"):
+        check_cluster_data_path("data/x", "s.yaml:7:9: base.data.path")
