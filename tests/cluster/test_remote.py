@@ -14,6 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from rsearch.cli import app
+from rsearch.cluster.address import dashboard_address
+from rsearch.cluster.auth import resolve_token
+from rsearch.cluster.jobs import Jobs
+from rsearch.cluster.package import rsearch_dir, runtime_env, stage
 from tests.cluster.head import Head, ray_head
 from tests.tune.conftest import write_spec
 
@@ -90,6 +94,21 @@ def _assert_parent_and_children(store: str, experiment: str, children: int) -> N
     assert len(parents) == 1
     kids = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
     assert len(kids) == children == len(runs) - 1
+
+
+def test_shipped_rsearch_is_the_one_the_job_imports(head: Head, tmp_path: Path) -> None:
+    """The cluster's python here has rsearch installed too; the shipped copy must win."""
+    staged = stage(write_spec(tmp_path), tmp_path / "staging")
+    jobs = Jobs(dashboard_address(head.url), resolve_token(head.token))
+    job_id = jobs.submit(
+        "python -c 'import rsearch; print(\"rsearch from\", rsearch.__file__)'",
+        runtime_env(staged, ship=True),
+        f"ship-check-{tmp_path.name}",
+        {},
+    )
+    assert str(jobs.wait(job_id).status.value) == "SUCCEEDED"
+    line = next(x for x in jobs.logs(job_id).splitlines() if x.startswith("rsearch from"))
+    assert "runtime_resources/py_modules_files" in line and str(rsearch_dir()) not in line
 
 
 def test_wrong_token_is_a_clear_403(head: Head) -> None:
