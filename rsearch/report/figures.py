@@ -110,7 +110,9 @@ def parallel_figure(search: SearchRecord, path: Path) -> Path:
 
     objective = search.spec.objective[0].metric
     with warnings.catch_warnings():
+        # Experimental API, and a flat axis when a value did not vary: both only noise here.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", UserWarning)
         ax = optuna.visualization.matplotlib.plot_parallel_coordinate(
             search.study, target=lambda t: t.values[0], target_name=objective
         )

@@ -47,12 +47,21 @@ def param_importances(search: SearchRecord) -> Importances:
             f"searched; this search has {len(shared)} ({names})",
         )
     result: dict[str, dict[str, float]] = {}
+    unranked: list[str] = []
     for i, objective in enumerate(search.spec.objective):
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=SEED)
-        result[objective.metric] = optuna.importance.get_param_importances(
-            search.study,
-            evaluator=evaluator,
-            params=sorted(shared),
-            target=lambda t, i=i: t.values[i],  # type: ignore[misc]
-        )
-    return Importances(result)
+        try:
+            result[objective.metric] = optuna.importance.get_param_importances(
+                search.study,
+                evaluator=evaluator,
+                params=sorted(shared),
+                target=lambda t, i=i: t.values[i],  # type: ignore[misc]
+            )
+        except RuntimeError:  # fANOVA's "zero total variance": every trial scored the same
+            unranked.append(objective.metric)
+    note = (
+        f"no importance for {', '.join(unranked)}: every completed trial scored the same"
+        if unranked
+        else ""
+    )
+    return Importances(result, note)

@@ -125,8 +125,9 @@ def importance(search: SearchRecord, out_dir: Path) -> Section:
         [[n, *(fmt(result.by_objective[m].get(n)) for m in metrics)] for n in names],
     )
     path = figures.importance_figure(result, out_dir / "importance.png")
-    note = "Optuna's fANOVA evaluator on the completed trials; each column sums to 1."
-    return Section("Parameter importance", [note], table, [path])
+    notes = ["Optuna's fANOVA evaluator on the completed trials; each column sums to 1."]
+    notes += [result.note + "."] if result.note else []
+    return Section("Parameter importance", notes, table, [path])
 
 
 def parallel(search: SearchRecord, out_dir: Path) -> Section:
