@@ -144,7 +144,10 @@ def curves(search: SearchRecord, out_dir: Path) -> Section:
     top = ranked(search)[:TOP_CURVES]
     stopped = [t for t in search.in_state("PRUNED") if t.curve]
     if not any(t.curve for t in [*top, *stopped, *search.in_state("RUNNING")]):
-        return Section("Learning curves", ["No per-epoch results recorded yet."])
+        return Section(
+            "Learning curves",
+            ["No per-epoch results yet: no trial's Tune result.json in the run directory."],
+        )
     cuts = ", ".join(f"trial #{t.number} after epoch {max(t.curve)}" for t in stopped)
     paragraphs = [
         f"Top {len(top)} completed trial(s) solid; early-stopped and running ones dashed, "
