@@ -133,11 +133,16 @@ def _tracking_uri(
 
 
 def spec_field_where(spec_path: Path, overrides: Sequence[str], loc: Loc) -> str:
-    """`file:line:col: field` when the field is written in the spec or --set, else the field."""
+    """`file:line:col: field` when the field is written in the spec or --set.
+
+    Otherwise the field, marked as not set in the spec file (its default, or from a recipe
+    file it extends).
+    """
     field = ".".join(str(p) for p in loc)
     src, _ = read_yaml(spec_path)
-    if src is None:
-        return field
-    apply_overrides(src, overrides)
-    at = src.where.get(loc)
-    return f"{at}: {field}" if at else field
+    if src is not None:
+        apply_overrides(src, overrides)
+        at = src.where.get(loc)
+        if at:
+            return f"{at}: {field}"
+    return f"{field} (not set in {spec_path.name})"

@@ -118,3 +118,11 @@ def test_relative_data_path_is_refused_with_its_line(tmp_path: Path) -> None:
     options = SubmitOptions(tracking_uri="http://mlflow:5000")
     with pytest.raises(UserError, match=rf"^{spec}:6:\d+: base.data.path = 'imgs' is relative"):
         prepare_submission(spec, tmp_path / "s", options, {})
+
+
+def test_default_storage_is_refused_and_said_to_be_unset(tmp_path: Path) -> None:
+    spec = write_layered_spec(tmp_path)
+    spec.write_text(spec.read_text().replace("storage: s3://bucket/runs\n", ""))
+    options = SubmitOptions(tracking_uri="http://mlflow:5000", allow_local_storage=True)
+    with pytest.raises(UserError, match=r"^storage \(not set in layered.yaml\) = './rsearch-runs'"):
+        prepare_submission(spec, tmp_path / "s", options, {})
