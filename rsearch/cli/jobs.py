@@ -93,10 +93,11 @@ def submit(
             markup=False,
         )
         return
-    _follow_to_end(client, job_id)
+    follow_to_end(client, job_id)
 
 
-def _follow_to_end(client: Any, job_id: str) -> None:
+def follow_to_end(client: Any, job_id: str) -> None:
+    """Print the job's output until it ends; exit 1 unless it SUCCEEDED."""
     _follow(client, job_id)
     info = client.wait(job_id)
     status = str(info.status.value)

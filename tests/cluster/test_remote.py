@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from rsearch.cli import app
+from rsearch.cli.jobs import follow_to_end
 from rsearch.cluster.address import dashboard_address
 from rsearch.cluster.auth import resolve_token
 from rsearch.cluster.jobs import Jobs
@@ -109,6 +111,25 @@ def test_shipped_rsearch_is_the_one_the_job_imports(head: Head, tmp_path: Path) 
     assert str(jobs.wait(job_id).status.value) == "SUCCEEDED"
     line = next(x for x in jobs.logs(job_id).splitlines() if x.startswith("rsearch from"))
     assert "runtime_resources/py_modules_files" in line and str(rsearch_dir()) not in line
+
+
+def test_wait_on_a_failing_job_exits_1_with_its_status(
+    head: Head, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    staged = stage(write_spec(tmp_path), tmp_path / "staging")
+    jobs = Jobs(dashboard_address(head.url), resolve_token(head.token))
+    job_id = jobs.submit(
+        "python -c 'import sys; print(\"boom\"); sys.exit(3)'",
+        runtime_env(staged, ship=False),
+        f"fail-check-{tmp_path.name}",
+        {},
+    )
+    with pytest.raises(typer.Exit) as stopped:
+        follow_to_end(jobs, job_id)
+    assert stopped.value.exit_code == 1
+    printed = capsys.readouterr()
+    assert "boom" in printed.out
+    assert f"job {job_id} FAILED" in printed.err
 
 
 def test_wrong_token_is_a_clear_403(head: Head) -> None:
