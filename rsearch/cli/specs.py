@@ -25,8 +25,9 @@ def validate(paths: list[Path] = typer.Argument(..., help="Search spec files."))
                 err.print(str(problem), highlight=False, markup=False)
             continue
         scheduler = spec.scheduler.type
+        scaling = f" + scaling {spec.scaling.type}" if spec.scaling else ""
         out.print(
-            f"OK {path}: {spec.name} — {len(spec.space)} parameters, "
+            f"OK {path}: {spec.name} — {len(spec.space)} parameters{scaling}, "
             f"{spec.search.algorithm} x {spec.search.num_trials} trials, scheduler {scheduler}",
             highlight=False,
             markup=False,
@@ -65,6 +66,8 @@ def sample(
     docs = []
     for trial in sample_trials(spec, n):
         doc: dict[str, Any] = {"trial": trial.number, "params": trial.params}
+        if trial.scaling:
+            doc["scaling"] = trial.scaling
         if full:
             doc["recipe"] = trial.recipe.model_dump(mode="json")
         docs.append(doc)

@@ -15,6 +15,7 @@ from rsearch.spec.errors import Problem
 from rsearch.spec.names import suggest
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
 from rsearch.spec.recipe import Recipe
+from rsearch.spec.scaling import check_scaling
 from rsearch.spec.search import MULTI_OBJECTIVE_ALGORITHMS, Objective, SearchConfig
 from rsearch.spec.space_paths import leaf_paths, leaf_type, set_path
 from rsearch.spec.typewalk import describe_error
@@ -39,6 +40,14 @@ def check_spec(sections: dict[str, Any]) -> list[Problem]:
             problems += check_warm_start(search, space)
             if search.algorithm == "grid":
                 problems += check_grid(space)
+    if sections.get("scaling") is not None:
+        problems += check_scaling(
+            sections["scaling"],
+            space or {},
+            sections.get("base") or Recipe(),
+            search.algorithm if search else None,
+            scheduler.type if scheduler is not None else None,
+        )
     return problems
 
 

@@ -1,4 +1,4 @@
-"""Building the recipe's model with timm.create_model, ResNet scaling and stem applied."""
+"""Building the recipe's model with timm: ResNet/EfficientNet scaling and stem applied."""
 
 from __future__ import annotations
 
@@ -38,14 +38,63 @@ def build_model(recipe: Recipe, num_classes: int, load_weights: bool = True) -> 
         kwargs["drop_rate"] = cfg.drop_rate
     if cfg.drop_path_rate > 0:
         kwargs["drop_path_rate"] = cfg.drop_path_rate
-    if _needs_scaling(cfg):
-        kwargs.update(resnet_scaling(cfg))
-    model = create(cfg.name, **kwargs)
+    if _needs_scaling(cfg) and cfg.name in EFFICIENTNET_COEFFICIENTS:
+        model = efficientnet_scaled(cfg, **kwargs)
+    else:
+        if _needs_scaling(cfg):
+            kwargs.update(resnet_scaling(cfg))
+        model = create(cfg.name, **kwargs)
     if cfg.small_stem:
         use_small_stem(model, cfg.name)
     if load_weights and cfg.checkpoint:
         load_model_weights(model, cfg.checkpoint)
     return model
+
+
+EFFICIENTNET_COEFFICIENTS: dict[str, tuple[float, float]] = {
+    "efficientnet_b0": (1.0, 1.0),
+    "efficientnet_b1": (1.0, 1.1),
+    "efficientnet_b2": (1.1, 1.2),
+    "efficientnet_b3": (1.2, 1.4),
+    "efficientnet_b4": (1.4, 1.8),
+    "efficientnet_b5": (1.6, 2.2),
+    "efficientnet_b6": (1.8, 2.6),
+    "efficientnet_b7": (2.0, 3.1),
+    "tinynet_a": (1.0, 1.2),
+    "tinynet_b": (0.75, 1.1),
+    "tinynet_c": (0.54, 0.85),
+    "tinynet_d": (0.54, 0.695),
+    "tinynet_e": (0.51, 0.6),
+}
+"""(width, depth) coefficients over EfficientNet-B0 of the timm models whose width and depth
+multipliers rsearch scales (EfficientNet and TinyNet papers; timm's efficientnet.py)."""
+
+
+def efficientnet_scaled(cfg: ModelConfig, **kwargs: Any) -> nn.Module:
+    """An EfficientNet/TinyNet with its width and depth scaled by the recipe's multipliers.
+
+    The multipliers apply on top of the named model's own coefficients, as they do for a
+    ResNet's blocks and channels: efficientnet_b0 at depth 1.4 and width 1.2 is B3's shape.
+    timm's registered builders fix the coefficients, so its generator functions are called
+    (private timm API: `_gen_efficientnet`, `_gen_tinynet`).
+
+    Raises:
+        TrainInputError: model.layers was given (these models have no ResNet stages).
+    """
+    from timm.models import efficientnet
+
+    if cfg.layers is not None:
+        raise TrainInputError(
+            f"model.layers applies to the ResNet family; scale {cfg.name!r} with "
+            "depth_multiplier and width_multiplier"
+        )
+    width, depth = EFFICIENTNET_COEFFICIENTS[cfg.name]
+    width, depth = width * cfg.width_multiplier, depth * cfg.depth_multiplier
+    if cfg.name.startswith("tinynet"):
+        return efficientnet._gen_tinynet(cfg.name, width, depth, pretrained=False, **kwargs)
+    return efficientnet._gen_efficientnet(
+        cfg.name, channel_multiplier=width, depth_multiplier=depth, pretrained=False, **kwargs
+    )
 
 
 def create(name: str, **kwargs: Any) -> nn.Module:

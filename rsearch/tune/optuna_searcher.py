@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ray.tune.search import Searcher
 
+from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
+from rsearch.tune.budget import budget_check
 from rsearch.tune.searchers import create_study, journal_storage
-from rsearch.tune.space import suggest
+from rsearch.tune.space import propose
 
 if TYPE_CHECKING:
     import optuna
@@ -77,19 +79,23 @@ class OptunaSearcher(Searcher):
         return state
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        """Ask Optuna for the next configuration, or FINISHED when the budget is spent."""
+        """Ask Optuna for the next configuration, or FINISHED when the budget is spent.
+
+        Proposals the scaling strategy or constraints refuse are told PRUNED and skipped
+        here, so they never become Tune trials and never train.
+        """
         if trial_id in self._numbers:  # a restored trial keeps its configuration
             return None
         orphan = self._orphan()
         if orphan is not None:
             self._adopt(trial_id, orphan)
-            return {PARAMS: dict(orphan.params)}
+            return {PARAMS: recipe_params(orphan.params, self._spec.scaling, self._spec.base)}
         if len(self._numbers) >= self._spec.search.num_trials:
             return Searcher.FINISHED  # type: ignore[return-value]  # Tune's own sentinel
-        trial = self.study.ask()
+        trial, params = propose(self.study, self._spec, budget_check(self._spec))
         self._numbers[trial_id] = trial.number
         trial.set_user_attr("tune_trial_id", trial_id)
-        return {PARAMS: suggest(trial, self._spec.space)}
+        return {PARAMS: params}
 
     def _orphan(self) -> optuna.trial.FrozenTrial | None:
         """A trial Optuna handed out that the restored Tune experiment never heard of.
@@ -119,8 +125,8 @@ class OptunaSearcher(Searcher):
         """
         configs = []
         for _ in range(n):
-            trial = self.study.ask()
-            configs.append({PARAMS: suggest(trial, self._spec.space), OPTUNA_TRIAL: trial.number})
+            trial, params = propose(self.study, self._spec, budget_check(self._spec))
+            configs.append({PARAMS: params, OPTUNA_TRIAL: trial.number})
         return configs
 
     def adopt(self, trial_id: str, number: int) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from rsearch.errors import UserError
 from rsearch.rundir import STUDY_FILE, load_run_spec, study_file
 from rsearch.spec.recipe import Recipe
+from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
 from rsearch.spec.space_paths import apply_params
 from rsearch.tune.optuna_searcher import METRICS_ATTR
@@ -62,7 +63,7 @@ def trial_outcomes(run_dir: Path) -> tuple[SearchSpec, list[TrialOutcome]]:
                 **t.user_attrs.get(METRICS_ATTR, {}),
                 "tune_trial_id": t.user_attrs.get("tune_trial_id"),
             },
-            recipe=apply_params(spec.base, dict(t.params)),
+            recipe=apply_params(spec.base, recipe_params(t.params, spec.scaling, spec.base)),
         )
         for t in study.trials
     ]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from rsearch.spec.search import SearchSpec
-from rsearch.tune.space import grid_values
+from rsearch.tune.space import search_grid
 
 if TYPE_CHECKING:
     import optuna
@@ -34,8 +34,7 @@ def make_sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
     if search.algorithm == "random":
         return s.RandomSampler(seed=seed)
     if search.algorithm == "grid":
-        grid = {path: grid_values(param) for path, param in spec.space.items()}
-        return s.GridSampler(grid, seed=seed)
+        return s.GridSampler(search_grid(spec), seed=seed)
     if search.algorithm == "nsga2":
         population = max(4, min(50, search.num_trials // 4))
         return s.NSGAIISampler(seed=seed, population_size=population)

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from rsearch.errors import UserError
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
+from rsearch.spec.recipe import Recipe
+from rsearch.spec.scaling import GAMMA_BAND, PREFIX, Infeasible, Strategy, scaled_values
+from rsearch.spec.search import SearchSpec
+from rsearch.spec.space_paths import apply_params
 
 if TYPE_CHECKING:
     import optuna
 
 AnyParam = FloatParam | IntParam | CategoricalParam
+
+SCALING_ATTR = "scaling"
+"""User attribute of an Optuna trial holding its scaling strategy's numbers (alpha, ...)."""
+REJECTED_ATTR = "rejected"
+"""User attribute of a PRUNED Optuna trial that was refused before training: why."""
+MAX_REJECTED = 200
+"""Refused proposals in a row after which a search gives up (its ranges barely fit)."""
 
 
 def ordered(space: dict[str, AnyParam]) -> list[str]:
@@ -44,24 +57,100 @@ def is_active(param: AnyParam, chosen: dict[str, Any]) -> bool:
     return True
 
 
-def suggest(trial: optuna.Trial, space: dict[str, AnyParam]) -> dict[str, Any]:
-    """Draw one configuration: each active parameter suggested under its own path."""
+def suggest(
+    trial: optuna.Trial,
+    space: dict[str, AnyParam],
+    scaling: Strategy | None = None,
+    base: Recipe | None = None,
+) -> dict[str, Any]:
+    """Draw one configuration: each active parameter suggested under its own path.
+
+    With a scaling strategy, its searched parameters are suggested too (`scaling.alpha`)
+    and the recipe values it produces join the configuration; its own numbers are kept as
+    the trial's `scaling` user attribute.
+
+    Raises:
+        Infeasible: The strategy refuses the drawn values (see propose).
+    """
     chosen: dict[str, Any] = {}
     for path in ordered(space):
         param = space[path]
-        if not is_active(param, chosen):
-            continue
-        if isinstance(param, FloatParam):
-            chosen[path] = trial.suggest_float(
-                path, param.low, param.high, log=param.log, step=param.step
-            )
-        elif isinstance(param, IntParam):
-            chosen[path] = trial.suggest_int(
-                path, param.low, param.high, log=param.log, step=param.step
-            )
-        else:
-            chosen[path] = trial.suggest_categorical(path, param.choices)
+        if is_active(param, chosen):
+            chosen[path] = suggest_one(trial, path, param)
+    if scaling is not None:
+        values, info = scaled_values(
+            scaling, lambda name, p: suggest_one(trial, name, p), base or Recipe()
+        )
+        trial.set_user_attr(SCALING_ATTR, info)
+        chosen.update(values)
     return chosen
+
+
+def suggest_one(trial: optuna.Trial, name: str, param: AnyParam) -> Any:
+    """One Optuna suggestion of a parameter's distribution under name."""
+    if isinstance(param, FloatParam):
+        return trial.suggest_float(name, param.low, param.high, log=param.log, step=param.step)
+    if isinstance(param, IntParam):
+        return trial.suggest_int(name, param.low, param.high, log=param.log, step=param.step)
+    return trial.suggest_categorical(name, param.choices)
+
+
+Accept = Callable[[Recipe], None]
+"""accept(recipe) raises Infeasible for a trial recipe that must not train (over budget)."""
+
+
+def propose(
+    study: optuna.Study, spec: SearchSpec, accept: Accept | None = None
+) -> tuple[optuna.Trial, dict[str, Any]]:
+    """Ask the study for a trial the strategy and the budget accept.
+
+    A refused proposal is told to Optuna as PRUNED, with the reason in its `rejected` user
+    attribute, and the next one is asked for: the sampler learns to avoid the region and
+    nothing refused ever trains.
+
+    Raises:
+        UserError: MAX_REJECTED proposals in a row were refused.
+    """
+    import optuna
+
+    reasons: list[str] = []
+    for _ in range(MAX_REJECTED):
+        trial = study.ask()
+        try:
+            params = suggest(trial, spec.space, spec.scaling, spec.base)
+            if accept is not None:
+                accept(apply_params(spec.base, params))
+            return trial, params
+        except Infeasible as refused:
+            for key, value in refused.attrs.items():
+                trial.set_user_attr(key, value)
+            trial.set_user_attr(REJECTED_ATTR, refused.reason)
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            reasons.append(refused.reason)
+    raise UserError(
+        f"{MAX_REJECTED} proposals in a row were refused (last: {reasons[-1]}); widen the "
+        "scaling ranges or the constraints"
+    )
+
+
+def search_grid(spec: SearchSpec) -> dict[str, list[Any]]:
+    """Every sampler parameter of a grid search with its values: the space's and the strategy's.
+
+    A searched compound gamma sits in the middle of the band the constraint leaves.
+    """
+    grid = {path: grid_values(param) for path, param in spec.space.items()}
+    if spec.scaling is None:
+        return grid
+
+    def record(name: str, param: AnyParam) -> Any:
+        grid[name] = [0.5] if name == PREFIX + GAMMA_BAND else grid_values(param)
+        return grid[name][0]
+
+    try:
+        scaled_values(spec.scaling, record, spec.base)
+    except Infeasible:
+        pass  # every parameter is drawn before the constraint is checked
+    return grid
 
 
 def grid_values(param: AnyParam) -> list[Any]:
