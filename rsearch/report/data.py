@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rsearch.errors import UserError
 from rsearch.rundir import STUDY_FILE, load_run_spec, study_file
+from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
 
 if TYPE_CHECKING:
@@ -153,7 +154,9 @@ def _record(
         values=list(trial.values) if trial.values is not None else None,
         metrics={k: float(v) for k, v in metrics.items()},
         curve=dict(sorted(curve.items())),
-        scaling=scaling_values(spec, {**trial.params, **trace.params}),
+        scaling=scaling_values(
+            spec, {**recipe_params(trial.params, spec.scaling, spec.base), **trace.params}
+        ),
     )
 
 

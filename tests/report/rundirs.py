@@ -42,6 +42,9 @@ DISTRIBUTIONS: dict[str, BaseDistribution] = {
     "model.width_multiplier": FloatDistribution(0.5, 2.0),
     "data.image_size": IntDistribution(16, 32, step=8),
     "scaling.phi": FloatDistribution(0.0, 2.0),
+    "scaling.alpha": FloatDistribution(1.0, 1.4),
+    "scaling.beta": FloatDistribution(1.0, 1.3),
+    "scaling.gamma_band": FloatDistribution(0.0, 1.0),
 }
 
 
@@ -63,6 +66,7 @@ def make_run(
     space: dict[str, dict[str, Any]] | None = None,
     num_trials: int | None = None,
     tracked: bool = True,
+    scaling: dict[str, Any] | None = None,
 ) -> tuple[Path, SearchSpec]:
     """A run directory under root holding the spec, manifest and a journal study of trials."""
     objective = objective or [{"metric": "val_top1", "mode": "max"}]
@@ -72,6 +76,7 @@ def make_run(
             "objective": objective,
             "search": {**SPEC["search"], "num_trials": num_trials or len(trials)},  # type: ignore[dict-item]
             "space": space or SPACE,
+            **({"scaling": scaling} if scaling else {}),
         }
     )
     run_dir = root / "run"

@@ -179,6 +179,34 @@ def test_scaling_from_the_recipe_values_tune_ran(tmp_path: Path) -> None:
     assert "| trial | optim.lr | loss.label_smoothing | scaling.phi |" in text
 
 
+def test_scaling_section_of_a_compound_scaling_strategy(tmp_path: Path) -> None:
+    """EfficientNet compound scaling: the sampler draws alpha, beta and gamma's place in its
+    band; the report resolves them to depth, width and resolution through the spec."""
+    compound = {
+        "type": "compound",
+        "alpha": {"type": "float", "low": 1.0, "high": 1.4},
+        "beta": {"type": "float", "low": 1.0, "high": 1.3},
+        "gamma": {"type": "float", "low": 1.0, "high": 1.4},
+        "phi": 1,
+        "base_image_size": 32,
+    }
+    trials = random_trials(4, 16, ("val_top1",))
+    bases = [(1.0, 1.2, 0.0), (1.2, 1.1, 1.0), (1.4, 1.0, 1.0), (1.1, 1.15, 0.5)]
+    for t, (alpha, beta, band) in zip(trials, bases, strict=True):
+        t.params.update({"scaling.alpha": alpha, "scaling.beta": beta, "scaling.gamma_band": band})
+    run_dir, _ = make_run(tmp_path, trials, scaling=compound)
+
+    search = load_search(run_dir)
+    assert search.trials[2].scaling["model.depth_multiplier"] == pytest.approx(1.4)
+    assert search.trials[2].scaling["model.width_multiplier"] == pytest.approx(1.0)
+    text = write_report(run_dir, fmt="md").page.read_text()
+    assert (
+        "scaling dimensions varied: model.depth_multiplier, model.width_multiplier, "
+        "data.image_size." in text
+    )
+    assert "| scaling.alpha | scaling.beta | scaling.gamma_band |" in text
+
+
 def test_no_scaling_section_when_depth_width_resolution_are_fixed(tmp_path: Path) -> None:
     run_dir, _ = make_run(tmp_path, random_trials(4, 7, ("val_top1",)))
     text = write_report(run_dir, fmt="md").page.read_text()
