@@ -2,9 +2,9 @@
 
 The study is opened read-only from its journal file, which Optuna keeps safe for readers while
 the search is still writing to it, so a report works mid-search and after a resume alike.
-Per-epoch curves and the recipe values each trial ran (after a scaling strategy resolved them)
-come from Tune's `result.json` of each trial; the study's intermediate values (the single
-objective only) are the fallback for curves.
+Per-epoch curves come from Tune's `result.json` of each trial; the study's intermediate values
+(the single objective only) are the fallback. A trial's depth, width and resolution are its
+searched values resolved through the spec's scaling strategy, or what Tune's config recorded.
 """
 
 from __future__ import annotations
