@@ -25,7 +25,7 @@ def validate(paths: list[Path] = typer.Argument(..., help="Search spec files."))
                 err.print(str(problem), highlight=False, markup=False)
             continue
         scheduler = spec.scheduler.type
-        scaling = f" + scaling {spec.scaling.type}" if spec.scaling else ""
+        scaling = f" + scaling {spec.scaling.type}" if spec.scaling.type != "none" else ""
         out.print(
             f"OK {path}: {spec.name} — {len(spec.space)} parameters{scaling}, "
             f"{spec.search.algorithm} x {spec.search.num_trials} trials, scheduler {scheduler}",

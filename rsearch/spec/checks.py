@@ -40,7 +40,7 @@ def check_spec(sections: dict[str, Any]) -> list[Problem]:
             problems += check_warm_start(search, space)
             if search.algorithm == "grid":
                 problems += check_grid(space)
-    if sections.get("scaling") is not None:
+    if "scaling" in sections:
         problems += check_scaling(
             sections["scaling"],
             space or {},

@@ -65,6 +65,12 @@ def _no_conditions(value: Any) -> Any:
     return value
 
 
+class NoScaling(Strict):
+    """No strategy: the base recipe and the space decide every trial's size."""
+
+    type: Literal["none"]
+
+
 class CompoundScaling(Strict):
     """EfficientNet compound scaling: alpha, beta, gamma under alpha * beta^2 * gamma^2 ~ target."""
 
@@ -144,9 +150,8 @@ class DepthFirstScaling(Strict):
 
     def scales_depth(self, epochs: int) -> bool:
         """Whether the rung scales depth (else width) for a recipe training this many epochs."""
-        if self.scale == "by_epochs":
-            assert self.overfit_epochs is not None
-            return epochs >= self.overfit_epochs
+        if self.scale == "by_epochs":  # without a threshold (an invalid section): width
+            return self.overfit_epochs is not None and epochs >= self.overfit_epochs
         return self.scale == "depth"
 
 
@@ -166,10 +171,10 @@ class ShrinkScaling(Strict):
     _plain = field_validator("resolution", "width", "depth")(_no_conditions)
 
 
-Strategy = Annotated[
-    CompoundScaling | DepthFirstScaling | ShrinkScaling, Field(discriminator="type")
-]
-"""Any scaling strategy, told apart by its `type` key."""
+AnyStrategy = NoScaling | CompoundScaling | DepthFirstScaling | ShrinkScaling
+
+Strategy = Annotated[AnyStrategy, Field(discriminator="type")]
+"""Any scaling strategy (or none), told apart by its `type` key."""
 
 
 class Constraints(Strict):
@@ -337,7 +342,7 @@ def shrink_values(
 
 
 def scaled_values(
-    strategy: CompoundScaling | DepthFirstScaling | ShrinkScaling, draw: Draw, base: Recipe
+    strategy: AnyStrategy, draw: Draw, base: Recipe
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """The recipe values (dotted paths) a strategy sets for one trial, and its own numbers.
 
@@ -353,11 +358,15 @@ def scaled_values(
         return compound_values(strategy, draw, base)
     if isinstance(strategy, DepthFirstScaling):
         return depth_first_values(strategy, draw, base)
-    return shrink_values(strategy, draw, base)
+    if isinstance(strategy, ShrinkScaling):
+        return shrink_values(strategy, draw, base)
+    return {}, {}
 
 
-def written_paths(strategy: CompoundScaling | DepthFirstScaling | ShrinkScaling) -> set[str]:
+def written_paths(strategy: AnyStrategy) -> set[str]:
     """Recipe paths the strategy sets (a space must not search them too)."""
+    if isinstance(strategy, NoScaling):
+        return set()
     paths = {"data.image_size", "data.eval_image_size"}
     if isinstance(strategy, DepthFirstScaling):
         paths |= {"model.layers", "model.width_multiplier"}
@@ -370,7 +379,7 @@ def written_paths(strategy: CompoundScaling | DepthFirstScaling | ShrinkScaling)
 
 def recipe_params(
     space_values: dict[str, Any],
-    strategy: CompoundScaling | DepthFirstScaling | ShrinkScaling | None,
+    strategy: AnyStrategy | None,
     base: Recipe,
 ) -> dict[str, Any]:
     """Dotted recipe paths and values of a stored trial (sampler parameters as recorded).
@@ -389,13 +398,15 @@ def recipe_params(
 
 
 def check_scaling(
-    strategy: CompoundScaling | DepthFirstScaling | ShrinkScaling,
+    strategy: AnyStrategy,
     space: dict[str, Any],
     base: Recipe,
     algorithm: str | None,
     scheduler: str | None,
 ) -> list[Problem]:
     """Problems of a scaling section against the space, base recipe, sampler and scheduler."""
+    if isinstance(strategy, NoScaling):
+        return []
     problems = [
         Problem(("space", path), f"{path} is set by scaling {strategy.type}; do not search it too")
         for path in sorted(written_paths(strategy) & set(space))

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from rsearch.spec.base import Strict
 from rsearch.spec.params import Param
 from rsearch.spec.recipe import Recipe
-from rsearch.spec.scaling import Constraints, Strategy
+from rsearch.spec.scaling import Constraints, NoScaling, Strategy
 
 Metric = Literal[
     "val_top1",
@@ -195,9 +195,9 @@ class SearchSpec(Strict):
     """The recipe every trial starts from; `extends: FILE` merges a recipe file under it."""
     space: dict[str, Param] = Field(default_factory=dict)
     """Dotted Recipe paths (optim.lr) mapped to the parameter searched there."""
-    scaling: Strategy | None = None
-    """A scaling strategy (compound, depth_first, shrink) that sets each trial's model size
-    and resolution from its own searched or fixed parameters."""
+    scaling: Strategy = Field(default_factory=lambda: NoScaling(type="none"))
+    """A scaling strategy (compound, depth_first, shrink; default none) that sets each trial's
+    model size and resolution from its own searched or fixed parameters."""
     constraints: Constraints = Field(default_factory=Constraints)
     """Budget of a trial's model (max_gflops, max_params_m): over budget is never trained."""
     tracking: Tracking = Field(default_factory=Tracking)

@@ -81,7 +81,8 @@ def suggest(
         values, info = scaled_values(
             scaling, lambda name, p: suggest_one(trial, name, p), base or Recipe()
         )
-        trial.set_user_attr(SCALING_ATTR, info)
+        if info:
+            trial.set_user_attr(SCALING_ATTR, info)
         chosen.update(values)
     return chosen
 
@@ -139,8 +140,6 @@ def search_grid(spec: SearchSpec) -> dict[str, list[Any]]:
     A searched compound gamma sits in the middle of the band the constraint leaves.
     """
     grid = {path: grid_values(param) for path, param in spec.space.items()}
-    if spec.scaling is None:
-        return grid
 
     def record(name: str, param: AnyParam) -> Any:
         grid[name] = [0.5] if name == PREFIX + GAMMA_BAND else grid_values(param)
