@@ -34,7 +34,9 @@ def make_sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
     if search.algorithm == "random":
         return s.RandomSampler(seed=seed)
     if search.algorithm == "grid":
-        return s.GridSampler(search_grid(spec), seed=seed)
+        from rsearch.tune.grid import AskTellGridSampler
+
+        return AskTellGridSampler(search_grid(spec), seed=seed)
     if search.algorithm == "nsga2":
         population = max(4, min(50, search.num_trials // 4))
         return s.NSGAIISampler(seed=seed, population_size=population)

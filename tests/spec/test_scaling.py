@@ -242,3 +242,13 @@ def test_shrink_sets_resolution_width_depth() -> None:
 
 def test_base_without_scaling_is_untouched() -> None:
     assert recipe_params({"optim.lr": 0.1}, None, Recipe()) == {"optim.lr": 0.1}
+
+
+def test_grid_search_tells_its_last_point() -> None:
+    # Optuna's GridSampler calls study.stop() after the last point, outside optimize(): raises
+    spec = parse_spec_text(DEPTH_FIRST.replace("EPOCHS", "350"))
+    study = create_study(spec)
+    for _ in range(6):
+        trial, _ = space_module.propose(study, spec)
+        study.tell(trial, 1.0)
+    assert len(study.trials) == 6
