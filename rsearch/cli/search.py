@@ -18,7 +18,16 @@ def run(
     address: str | None = typer.Option(
         None, "--address", help="Ray cluster to join (default: an embedded Ray on this machine)."
     ),
-    storage: str | None = typer.Option(None, "--storage", help="Root for run directories."),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        help="Root for run directories: a path, or a URI (s3://, gs://) for Tune and checkpoints.",
+    ),
+    local_dir: str | None = typer.Option(
+        None,
+        "--local-dir",
+        help="With a URI --storage: root of the local run directory (default ./rsearch-runs).",
+    ),
     overrides: list[str] = SetOption,
     live: bool = typer.Option(True, "--live/--no-live", help="Show the live trial table."),
     tracking_uri: str | None = typer.Option(
@@ -56,6 +65,7 @@ def run(
         live=live,
         tracking_uri=tracking_uri,
         track=track,
+        local_dir=local_dir,
     )
     report_after_search(info.run_dir)
     _print_outcome(info)

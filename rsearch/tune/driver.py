@@ -3,11 +3,16 @@
 A run directory (`<storage>/<name>-<timestamp>/`) is Tune's experiment directory plus
 rsearch's own files: the spec as written and resolved, the Optuna study (`optuna.journal`), a
 small manifest, and the Train runs of the trials (`train/`).
+
+When the storage is a URI (s3://, gs://, ...), the run directory is a local control directory
+(under `--local-dir`, default ./rsearch-runs) and Tune's experiment with the Train runs lives
+at `<uri>/<name>-<timestamp>/`, recorded in the manifest; see `rsearch.tune.storage`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import time
@@ -18,12 +23,31 @@ from typing import Any
 import yaml
 
 from rsearch.errors import UserError
-from rsearch.rundir import MANIFEST, SPEC_AS_WRITTEN, SPEC_RESOLVED, load_run_spec, study_file
+from rsearch.rundir import (
+    MANIFEST,
+    SPEC_AS_WRITTEN,
+    SPEC_RESOLVED,
+    STUDY_FILE,
+    load_run_spec,
+    read_manifest,
+    study_file,
+)
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.cluster import ClusterResources, connect
 from rsearch.tune.optuna_searcher import OptunaSearcher
 from rsearch.tune.schedulers import make_scheduler, pbt_param_space
+from rsearch.tune.storage import (
+    DEFAULT_LOCAL_ROOT,
+    download_trial_results,
+    is_uri,
+    local_path,
+    make_dir,
+    upload_files,
+    uri_join,
+)
 from rsearch.tune.trainable import TrialSetup, trial_driver
+
+log = logging.getLogger(__name__)
 
 DRIVER_MEMORY = 64 * 1024**2
 """Logical memory a trial driver reserves (bytes): a token, so its request is not empty."""
@@ -36,6 +60,8 @@ class RunInfo:
     run_dir: Path
     num_trials: int
     errors: list[str]
+    experiment: str | None = None
+    """Tune's experiment URI when the storage is remote (None: the run directory itself)."""
 
 
 def trial_cpus(spec: SearchSpec) -> float:
@@ -70,9 +96,13 @@ def concurrency(spec: SearchSpec, cluster: ClusterResources) -> int:
     return max(1, min(limits))
 
 
-def new_run_dir(spec: SearchSpec, storage: str | None) -> Path:
-    """A fresh, timestamped run directory under the storage root."""
-    root = Path(storage or spec.storage).expanduser().resolve()
+def new_run_dir(spec: SearchSpec, storage: str | None, local_dir: str | None = None) -> Path:
+    """A fresh, timestamped run directory under the storage root.
+
+    For a URI storage root it is the local control directory, under local_dir.
+    """
+    root_setting = storage or spec.storage
+    root = local_path(local_dir or DEFAULT_LOCAL_ROOT if is_uri(root_setting) else root_setting)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = root / f"{spec.name}-{stamp}"
     n = 1
@@ -90,6 +120,7 @@ def run_search(
     live: bool = True,
     tracking_uri: str | None = None,
     track: bool = True,
+    local_dir: str | None = None,
 ) -> RunInfo:
     """Run a whole search and return where its results live.
 
@@ -101,16 +132,32 @@ def run_search(
         live: Show the live trial table.
         tracking_uri: Overrides the spec's MLflow tracking URI (and MLFLOW_TRACKING_URI).
         track: Record the search in MLflow.
+        local_dir: With a URI storage: the root of the local control directory
+            (default ./rsearch-runs).
+
+    Raises:
+        UserError: When the cluster or a URI storage cannot be reached.
     """
     # Worker logs would tear through the live table; failures are summarised at the end.
+    root = storage or spec.storage
+    remote_root = root if is_uri(root) else None
+    run_dir = new_run_dir(spec, storage, local_dir)
+    experiment = uri_join(remote_root, run_dir.name) if remote_root else None
+    if experiment is not None:
+        _check_storage(experiment)  # before Ray starts: a wrong bucket fails in a second
     cluster = connect(address, log_to_driver=not live)
     max_concurrent = concurrency(spec, cluster)
-    run_dir = new_run_dir(spec, storage)
     run_dir.mkdir(parents=True)
-    _write_run_files(run_dir, spec, spec_path, address, tracking_uri if track else None, track)
+    _write_run_files(
+        run_dir, spec, spec_path, address, tracking_uri if track else None, track, experiment
+    )
+    if experiment is not None:
+        _publish_records(run_dir, experiment, strict=True)
     callbacks = _tracking(spec, run_dir, address) if track else []
-    tuner = make_tuner(spec, run_dir, max_concurrent, live, callbacks=callbacks)
-    return _fit(tuner, spec, run_dir)
+    tuner = make_tuner(
+        spec, run_dir, max_concurrent, live, callbacks=callbacks, storage_root=remote_root
+    )
+    return _fit(tuner, spec, run_dir, experiment)
 
 
 def resume_search(run_dir: Path, address: str | None = None, live: bool = True) -> RunInfo:
@@ -118,17 +165,23 @@ def resume_search(run_dir: Path, address: str | None = None, live: bool = True) 
     from ray import tune
 
     spec = load_run_spec(run_dir)
+    experiment = read_manifest(run_dir).get("experiment")
+    tune_path = experiment or str(run_dir)
     connect(address, log_to_driver=not live)
-    if not tune.Tuner.can_restore(str(run_dir)):
-        raise UserError(f"{run_dir} holds no Tune experiment state to resume from")
-    setup = TrialSetup.from_spec(spec, str(run_dir / "train"))
+    try:
+        restorable = tune.Tuner.can_restore(tune_path)
+    except OSError as e:
+        raise UserError(f"cannot read the search's storage at {tune_path}: {e}") from None
+    if not restorable:
+        raise UserError(f"{tune_path} holds no Tune experiment state to resume from")
+    setup = TrialSetup.from_spec(spec, uri_join(tune_path, "train"))
     tuner = tune.Tuner.restore(
-        str(run_dir),
+        tune_path,
         trainable=_trainable(setup),
         resume_unfinished=True,
         resume_errored=True,
     )
-    return _fit(tuner, spec, run_dir)
+    return _fit(tuner, spec, run_dir, experiment)
 
 
 def _tracking(spec: SearchSpec, run_dir: Path, address: str | None) -> list[Any]:
@@ -146,6 +199,7 @@ def _write_run_files(
     address: str | None,
     tracking_uri: str | None,
     track: bool,
+    experiment: str | None = None,
 ) -> None:
     if spec_path is not None:
         shutil.copyfile(spec_path, run_dir / SPEC_AS_WRITTEN)
@@ -158,6 +212,8 @@ def _write_run_files(
         "ray_address": address or "embedded",
         "tracking_uri": tracking_uri,
         "tracked": track,
+        # Tune's experiment and the Train runs when they are not in this directory (a URI).
+        "experiment": experiment,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     (run_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -181,6 +237,7 @@ def make_tuner(
     live: bool,
     trainable: Any = None,
     callbacks: list[Any] | None = None,
+    storage_root: str | None = None,
 ) -> Any:
     """The Tuner of a search: Optuna searcher, scheduler, concurrency, storage, live table.
 
@@ -191,6 +248,8 @@ def make_tuner(
         live: Show the live table.
         trainable: Replaces the Ray Train trial driver (benchmarks measure the machinery alone).
         callbacks: More Tune callbacks (MLflow tracking).
+        storage_root: A URI that holds Tune's experiment and the Train runs (as
+            `<storage_root>/<run_dir.name>/`) instead of run_dir's parent.
     """
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
@@ -198,7 +257,8 @@ def make_tuner(
     from rsearch.tune.progress import LiveTable
     from rsearch.tune.study_callback import StudyCallback
 
-    setup = TrialSetup.from_spec(spec, str(run_dir / "train"))
+    root = storage_root or str(run_dir.parent)
+    setup = TrialSetup.from_spec(spec, uri_join(root, run_dir.name, "train"))
     searcher = OptunaSearcher(spec, study_file(run_dir), spec.budget_epochs)
     callbacks = [*(callbacks or []), *([LiveTable(spec)] if live else [])]
     search_alg: Any = searcher
@@ -224,7 +284,7 @@ def make_tuner(
         ),
         run_config=tune.RunConfig(
             name=run_dir.name,
-            storage_path=str(run_dir.parent),
+            storage_path=root,
             failure_config=tune.FailureConfig(max_failures=spec.search.max_failures),
             callbacks=callbacks,
             # A trial at its budget is done; without this PBT would pause it once more.
@@ -234,10 +294,39 @@ def make_tuner(
     )
 
 
-def _fit(tuner: Any, spec: SearchSpec, run_dir: Path) -> RunInfo:
+def _fit(tuner: Any, spec: SearchSpec, run_dir: Path, experiment: str | None = None) -> RunInfo:
     grid = tuner.fit()
     errors = [f"{Path(r.path).name}: {_first_line(r.error)}" for r in grid if r.error]
-    return RunInfo(run_dir=run_dir, num_trials=len(grid), errors=errors)
+    if experiment is not None:
+        _publish_records(run_dir, experiment, strict=False)
+    return RunInfo(run_dir=run_dir, num_trials=len(grid), errors=errors, experiment=experiment)
+
+
+def _check_storage(experiment: str) -> None:
+    try:
+        make_dir(experiment)
+    except (OSError, ValueError) as e:  # pyarrow: unreachable or refused; unknown scheme
+        raise UserError(f"cannot write to the search's storage {experiment}: {e}") from None
+
+
+def _publish_records(run_dir: Path, experiment: str, strict: bool) -> None:
+    """Put the run's record files beside Tune's in the storage, and Tune's results here.
+
+    Args:
+        run_dir: The local control directory.
+        experiment: Tune's experiment URI.
+        strict: Raise on failure (before the search); afterwards only warn, since every record
+            is safe in run_dir and `rsearch resume` publishes again.
+    """
+    records = [SPEC_AS_WRITTEN, SPEC_RESOLVED, MANIFEST, STUDY_FILE]
+    try:
+        upload_files([run_dir / n for n in records if (run_dir / n).is_file()], experiment)
+        if not strict:
+            download_trial_results(experiment, run_dir)
+    except OSError as e:
+        if strict:
+            raise UserError(f"cannot write to the search's storage {experiment}: {e}") from None
+        log.warning("could not sync %s with %s: %s", run_dir, experiment, e)
 
 
 def _first_line(error: BaseException) -> str:

@@ -119,7 +119,7 @@ def _trainer(
             # from an older run of the same trial (a PBT exploit must win over it).
             name=f"trial-{trial_id}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
             storage_path=setup.train_storage,
-            callbacks=[ForwardReports(reports)],  # type: ignore[list-item]
+            callbacks=[ForwardReports(reports, setup.train_storage)],  # type: ignore[list-item]
             # Two, so a checkpoint another trial is exploiting is not deleted under it.
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             failure_config=FailureConfig(max_failures=setup.max_failures),

@@ -1,0 +1,172 @@
+"""A search whose storage is an S3 bucket (a local moto server): Tune and Train write there.
+
+moto's server speaks the S3 protocol over HTTP on 127.0.0.1, so everything above it is real:
+pyarrow's S3 filesystem, Ray Tune's experiment sync, Ray Train's checkpoint uploads, the
+trial drivers' checkpoint pointers and `Tuner.restore` from the URI.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import ray
+from typer.testing import CliRunner
+
+from rsearch.cli import app
+from rsearch.spec import load_spec
+from rsearch.tune.driver import resume_search, run_search
+from rsearch.tune.results import load_study
+from rsearch.tune.storage import fs_path, uri_join
+from tests.tune.conftest import write_spec
+
+runner = CliRunner()
+BUCKET = "rsearch-test"
+RECORDS = ["spec.yaml", "resolved.yaml", "rsearch.json", "optuna.journal"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _s3(port: int) -> Any:
+    import pyarrow.fs
+
+    return pyarrow.fs.S3FileSystem(
+        endpoint_override=f"127.0.0.1:{port}",
+        scheme="http",
+        region="us-east-1",
+        access_key="testing",
+        secret_key="testing",
+        allow_bucket_creation=True,
+    )
+
+
+@pytest.fixture
+def s3_storage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """A storage URI on a fresh bucket of a moto S3 server, and a filesystem to inspect it."""
+    port = _free_port()
+    log = (tmp_path / "moto.log").open("w")
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.time() < deadline, "moto did not start"
+                time.sleep(0.1)
+        # Credentials come from the environment, as on a real cluster; Ray's processes started
+        # after this (the test's embedded Ray) inherit them.
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        fs = _s3(port)
+        fs.create_dir(BUCKET)
+        yield f"s3://{BUCKET}/runs?endpoint_override=127.0.0.1:{port}&scheme=http", fs
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+def _files(fs: Any, root: str) -> list[str]:
+    import pyarrow.fs
+
+    infos = fs.get_file_info(pyarrow.fs.FileSelector(root, recursive=True))
+    return sorted(
+        str(Path(i.path).relative_to(root)) for i in infos if i.type == pyarrow.fs.FileType.File
+    )
+
+
+@pytest.mark.slow
+def test_search_on_s3_storage(s3_storage: tuple[str, Any], ray_2cpu: None, tmp_path: Path) -> None:
+    storage, fs = s3_storage
+    path = write_spec(tmp_path, trials=2, concurrent=2, scheduler="{type: none}", epochs=2)
+    spec = load_spec(path)
+    info = run_search(spec, path, storage=storage, local_dir=str(tmp_path / "local"), live=False)
+
+    # The local control directory: records, study, MLflow outbox, Tune's per-trial results
+    run_dir = info.run_dir
+    assert run_dir.parent == tmp_path / "local"
+    assert info.experiment == uri_join(storage, run_dir.name)
+    assert json.loads((run_dir / "rsearch.json").read_text())["experiment"] == info.experiment
+    assert info.errors == []
+    study = load_study(run_dir, spec)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert len(list(run_dir.glob("*/result.json"))) == 2
+    assert (run_dir / "mlflow").is_dir()
+    assert not (run_dir / "train").exists() and not list(run_dir.glob("*/checkpoint_*"))
+
+    # The bucket: Tune's experiment state, trial results and pointer checkpoints, the Train
+    # checkpoints, and the record files
+    root = fs_path(info.experiment)
+    files = _files(fs, root)
+    assert "tuner.pkl" in files and any(f.startswith("experiment_state") for f in files)
+    assert set(RECORDS) <= set(files)
+    train_ckpts = [f for f in files if f.startswith("train/") and f.endswith("checkpoint.pt")]
+    assert len(train_ckpts) >= 2  # each trial's last two epochs are kept
+    pointers = [f for f in files if f.endswith("train_checkpoint.json")]
+    assert len(pointers) == 4  # one per trial and epoch
+    for pointer in pointers:
+        with fs.open_input_stream(f"{root}/{pointer}") as src:
+            target = json.loads(src.read())["path"]
+        # the pointer reaches this server again: its query carries the endpoint
+        assert target.startswith(f"s3://{root}/train/") and target.endswith(storage[-40:])
+        if pointer.split("/")[1] == "checkpoint_000001":  # the last epoch's
+            assert f"{fs_path(target)}/checkpoint.pt".removeprefix(root + "/") in files
+
+    res = runner.invoke(app, ["best", str(run_dir), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    best = json.loads(res.output)
+    assert best[0]["values"] == [max(t.values[0] for t in study.trials)]
+
+    # From the storage alone: its record files make a run directory `rsearch best` reads
+    copy = tmp_path / "from-bucket"
+    copy.mkdir()
+    for name in RECORDS:
+        with fs.open_input_stream(f"{root}/{name}") as src:
+            (copy / name).write_bytes(src.read())
+    res = runner.invoke(app, ["best", str(copy), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output) == best
+
+    # Resume restores Tune from the bucket (the control directory holds no Tune state):
+    # the finished search stays finished.
+    assert not (run_dir / "tuner.pkl").exists()
+    again = resume_search(run_dir, live=False)
+    assert again.num_trials == 2 and again.errors == []
+    assert len(load_study(run_dir, spec).trials) == 2
+
+
+def test_missing_bucket_fails_before_ray_starts(
+    s3_storage: tuple[str, Any], tmp_path: Path
+) -> None:
+    storage, _ = s3_storage
+    missing = storage.replace(f"s3://{BUCKET}/", "s3://no-such-bucket/")
+    path = write_spec(tmp_path, trials=1, concurrent=1, scheduler="{type: none}", epochs=1)
+    args = ["run", str(path), "--no-live", "--storage", missing, "--local-dir", str(tmp_path)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert "cannot write to the search's storage s3://no-such-bucket/runs/tiny-" in res.output
+    assert "Bucket 'no-such-bucket' not found" in res.output
+    assert not ray.is_initialized()
+    assert list(tmp_path.glob("tiny-*")) == []  # no run directory left behind
+
+    res = runner.invoke(app, [*args[:3], "--storage", "nosuchfs://x/y"])
+    assert res.exit_code == 2, res.output
+    assert "cannot write to the search's storage nosuchfs://x/y/tiny-" in res.output
