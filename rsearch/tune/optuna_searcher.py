@@ -153,9 +153,16 @@ class OptunaSearcher(Searcher):
         self._last_epoch[trial_id] = epoch
         value = result.get(self.metric)
         if len(self._spec.objective) == 1 and _finite(value):
-            self._storage().set_trial_intermediate_value(
-                self._internal_id(trial_id), epoch, float(value)
-            )
+            import optuna
+
+            try:
+                self._storage().set_trial_intermediate_value(
+                    self._internal_id(trial_id), epoch, float(value)
+                )
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # Tune's experiment snapshot can lag the study: after a resume it reruns a
+                # trial the study already holds as finished, whose record stays as it was.
+                pass
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
