@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 from rsearch.errors import UserError
 
+DEFAULT_DASHBOARD_PORT = 8265
+STATE_API_VARIABLE = "RAY_API_SERVER_ADDRESS"
+"""Where Ray's State API clients (in any Ray process) find the dashboard."""
+
 
 @dataclass(frozen=True)
 class ClusterResources:
@@ -36,10 +40,16 @@ def connect(address: str | None = None, log_to_driver: bool = True) -> ClusterRe
             else:
                 # The dashboard serves the State API, which Ray Train uses to release the
                 # workers of a trial a scheduler stopped; without it they are never freed.
+                port = _dashboard_port()
                 ray.init(
                     num_cpus=_local_cpus(),
                     include_dashboard=True,
                     dashboard_host="127.0.0.1",
+                    dashboard_port=port,
+                    # Ray Train's actor that frees those workers finds the State API through
+                    # this variable; without it, it looks for "the" Ray on this machine and
+                    # dies when there are several (two searches at once), and trials stall.
+                    runtime_env={"env_vars": {STATE_API_VARIABLE: f"http://127.0.0.1:{port}"}},
                     log_to_driver=log_to_driver,
                 )
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as e:
@@ -47,6 +57,18 @@ def connect(address: str | None = None, log_to_driver: bool = True) -> ClusterRe
             raise UserError(f"cannot connect to Ray at {where}: {e}") from None
     total = ray.cluster_resources()
     return ClusterResources(cpus=float(total.get("CPU", 0)), gpus=float(total.get("GPU", 0)))
+
+
+def _dashboard_port() -> int:
+    """Ray's usual dashboard port when it is free, else any free port."""
+    for port in (DEFAULT_DASHBOARD_PORT, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise AssertionError("binding port 0 cannot fail")  # pragma: no cover
 
 
 def _local_cpus() -> int:
