@@ -102,7 +102,7 @@ def new_run_dir(spec: SearchSpec, storage: str | None, local_dir: str | None = N
     For a URI storage root it is the local control directory, under local_dir.
     """
     root_setting = storage or spec.storage
-    root = local_path(local_dir or DEFAULT_LOCAL_ROOT if is_uri(root_setting) else root_setting)
+    root = local_path((local_dir or DEFAULT_LOCAL_ROOT) if is_uri(root_setting) else root_setting)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = root / f"{spec.name}-{stamp}"
     n = 1
