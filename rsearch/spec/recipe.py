@@ -16,6 +16,8 @@ from rsearch.spec.names import check_model_name, check_optimizer_name
 
 DatasetKind = Literal["digits", "synthetic", "image_folder", "cifar10", "cifar100"]
 Precision = Literal["fp32", "bf16", "fp16"]
+RANDAUGMENT_INCREASING_MAX = 10
+"""Highest magnitude timm's severity-increasing RandAugment ops are defined for."""
 
 
 class ModelConfig(Strict):
@@ -172,6 +174,24 @@ class AugmentConfig(Strict):
     """Probability of CutMix instead of mixup when both are on."""
     repeated_aug: int = Field(1, ge=1, le=8)
     """Repeated augmentation: each image appears this many times per epoch (DDP)."""
+
+    @model_validator(mode="after")
+    def _increasing_ops_stop_at_ten(self) -> AugmentConfig:
+        # timm's severity-increasing ops map magnitudes 0-10 onto their whole range; above 10
+        # posterize asks for negative bits and the run dies mid-epoch. The TF op set
+        # (ResNet-RS's, magnitudes up to 15+) scales past 10.
+        if (
+            self.randaugment_layers
+            and self.randaugment_increasing
+            and self.randaugment_magnitude > RANDAUGMENT_INCREASING_MAX
+        ):
+            raise ValueError(
+                f"randaugment_magnitude {self.randaugment_magnitude:g} is above "
+                f"{RANDAUGMENT_INCREASING_MAX}, which the increasing op set "
+                "(randaugment_increasing: true) cannot go past; lower the magnitude or set "
+                "randaugment_increasing: false (the TF op set ResNet-RS uses)"
+            )
+        return self
 
 
 class EmaConfig(Strict):

@@ -32,6 +32,16 @@ def _with(old: str, new: str) -> str:
 
 # (id, spec text, field path, message fragment, line)
 CASES = [
+    (
+        "randaugment-increasing-past-ten",
+        _with(
+            "  epochs: 2",
+            "  augment: {randaugment_layers: 2, randaugment_magnitude: 15}\n  epochs: 2",
+        ),
+        "base.augment",
+        "randaugment_increasing: false",
+        9,
+    ),
     ("unknown-top-key", GOOD + "storag: x\n", "storag", "did you mean 'storage'", 14),
     (
         "unknown-nested-key",
