@@ -207,8 +207,8 @@ def _reduce(
         "val_top1": 100.0 * sums[3] / sums[5],
         "val_top5": 100.0 * sums[4] / sums[5],
     }
-    if ema is not None:
-        out["ema_val_top1"] = 100.0 * sums[8] / sums[9]
+    if ema is not None:  # EMA sums follow the same layout as val's: [loss, top-1, top-5, n]
+        out["ema_val_top1"] = 100.0 * sums[7] / sums[9]
         out["ema_val_loss"] = sums[6] / sums[9]
     out["epoch_s"] = epoch_s
     out["train_images_per_s"] = sums[1] / train_s

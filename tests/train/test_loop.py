@@ -83,6 +83,15 @@ def test_ema_metrics(make_recipe: RecipeFactory) -> None:
     assert final["ema_val_loss"] != final["val_loss"]
 
 
+def test_ema_that_follows_the_weights_scores_like_them(make_recipe: RecipeFactory) -> None:
+    # A decay of ~0 makes the EMA a copy of the weights after every step: its top-1 and loss
+    # must be the raw model's (a mixed-up sum, e.g. top-5 hits as top-1, shows here).
+    final = fit(make_recipe(epochs=1, ema={"enabled": True, "decay": 1e-9, "warmup": False}))
+    assert final["val_top1"] < final["val_top5"]  # so top-1 and top-5 cannot be confused
+    assert final["ema_val_top1"] == pytest.approx(final["val_top1"], abs=0.5)
+    assert final["ema_val_loss"] == pytest.approx(final["val_loss"], rel=1e-3)
+
+
 def _full_recipe(make_recipe: RecipeFactory, **extra: Any) -> Recipe:
     """Every random ingredient on, so an exact resume needs every generator restored."""
     return make_recipe(
