@@ -101,26 +101,41 @@ def _print_outcome(info: Any) -> None:
     out.print(f"results: {run_dir}", highlight=False, markup=False)
 
 
+SCALING_COLUMNS = (
+    "model.layers",
+    "model.depth_multiplier",
+    "model.width_multiplier",
+    "data.image_size",
+)
+"""Recipe values a scaling search's best-trial table shows beside the searched ones."""
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _best_table(spec: Any, best: list[Any], title: str) -> Any:
     from rich.table import Table
 
+    from rsearch.spec.scaling import written_paths
+    from rsearch.spec.space_paths import get_path
+
+    # A scaling strategy's knobs are Optuna parameters of its own (alpha, gamma_band, ...);
+    # the depth, width and resolution they produce are what a reader compares.
+    scaled = [p for p in SCALING_COLUMNS if p in written_paths(spec.scaling)]
     table = Table(title=title)
     table.add_column("trial", justify="right")
-    for path in spec.space:
+    for path in [*spec.space, *scaled]:
         table.add_column(path, justify="right")
     for o in spec.objective:
         table.add_column(f"{o.metric} ({o.direction})", justify="right")
     for t in best:
-        values = t.values or []
+        recipe = t.recipe.model_dump(mode="json")
         table.add_row(
             str(t.number),
-            *(
-                f"{t.params[p]:.4g}"
-                if isinstance(t.params.get(p), float)
-                else str(t.params.get(p, "-"))
-                for p in spec.space
-            ),
-            *(f"{v:.4g}" for v in values),
+            *(_cell(t.params.get(p, "-")) for p in spec.space),
+            *(_cell(get_path(recipe, p)) for p in scaled),
+            *(f"{v:.4g}" for v in t.values or []),
         )
     return table
 
