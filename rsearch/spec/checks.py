@@ -40,6 +40,15 @@ def check_spec(sections: dict[str, Any]) -> list[Problem]:
             problems += check_warm_start(search, space)
             if search.algorithm == "grid":
                 problems += check_grid(space)
+    resources = sections.get("resources")
+    if resources is not None and resources.autoscaling and search and not search.max_concurrent:
+        problems.append(
+            Problem(
+                ("resources", "autoscaling"),
+                "an autoscaling search needs search.max_concurrent: it sets how many trials "
+                "(and so how many nodes) the search asks the cluster for at once",
+            )
+        )
     if "scaling" in sections:
         problems += check_scaling(
             sections["scaling"],

@@ -166,6 +166,10 @@ class Resources(Strict):
     """CPUs each worker holds (torch uses that many threads)."""
     gpus_per_worker: float = Field(0.0, ge=0.0)
     """GPUs each worker holds; 0 trains on the CPU."""
+    autoscaling: bool = False
+    """The cluster adds nodes on demand (Ray autoscaler, KubeRay): trials run
+    `search.max_concurrent` at a time and wait for nodes, instead of being sized to what the
+    cluster holds when the search starts."""
 
 
 class Tracking(Strict):

@@ -72,11 +72,16 @@ def trial_cpus(spec: SearchSpec) -> float:
 def concurrency(spec: SearchSpec, cluster: ClusterResources) -> int:
     """Trials that can run at once without any waiting for workers it cannot get.
 
+    On an autoscaling cluster the nodes come when trials ask for them, so only the spec
+    bounds concurrency and a trial larger than today's cluster waits for its nodes.
+
     Raises:
         UserError: When a single trial needs more than the whole cluster has.
     """
     res = spec.resources
     limits = [spec.search.num_trials, spec.search.max_concurrent or spec.search.num_trials]
+    if res.autoscaling:
+        return min(limits)
     cpus = trial_cpus(spec)
     if cpus > cluster.cpus + 1e-9:
         raise UserError(
