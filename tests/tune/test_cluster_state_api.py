@@ -8,6 +8,7 @@ workers are never freed, and the search stalls waiting for CPUs.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -27,7 +28,8 @@ def another_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from ray.cluster_utils import Cluster
 
     # Ray temp dirs of this test's own (short: Ray's socket paths live under them).
-    monkeypatch.setenv("RAY_TMPDIR", tempfile.mkdtemp(prefix="rsapi-", dir="/tmp"))
+    temp = tempfile.mkdtemp(prefix="rsapi-", dir="/tmp")
+    monkeypatch.setenv("RAY_TMPDIR", temp)
     other = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     # It registered itself as the machine's current cluster; a plain ray.init() would join it.
     reset_ray_address()
@@ -36,6 +38,7 @@ def another_ray(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     finally:
         ray.shutdown()
         other.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_workers_reach_this_rays_state_api(another_ray: Any) -> None:

@@ -9,6 +9,7 @@ shutdown, as a lost machine); the trial must go on from its last checkpoint on t
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import tempfile
 import threading
@@ -48,7 +49,8 @@ def three_nodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     # A Ray temp dir of our own: the head writes its address to `<temp>/ray/ray_current_cluster`,
     # which any plain `ray.init()` on this machine would otherwise join. Short, because Ray's
     # socket paths live under it.
-    monkeypatch.setenv("RAY_TMPDIR", tempfile.mkdtemp(prefix="rsmn-", dir="/tmp"))
+    temp = tempfile.mkdtemp(prefix="rsmn-", dir="/tmp")
+    monkeypatch.setenv("RAY_TMPDIR", temp)
     # Ray Train's run and attempt records (which node each attempt's workers ran on), served by
     # the dashboard: the test's evidence that a trial moved to another node.
     monkeypatch.setenv("RAY_TRAIN_ENABLE_STATE_TRACKING", "1")
@@ -69,6 +71,7 @@ def three_nodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     finally:
         ray.shutdown()
         cluster.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _trial_results(runs: Path) -> dict[str, list[dict[str, Any]]]:
@@ -96,16 +99,22 @@ def _train_attempts(cluster: Any, trial_id: str) -> list[dict[str, Any]]:
 
 
 def _kill_first_training_node(cluster: Any, runs: Path, killed: dict[str, Any]) -> None:
-    """Once a trial reported an epoch, kill the node its Train worker runs on."""
+    """Once a trial is a few epochs in, kill the node its Train worker runs on."""
     deadline = time.time() + 240
-    while time.time() < deadline and not killed:
+    while time.time() < deadline:
         for trial_id, rows in _trial_results(runs).items():
-            running = [a for a in _train_attempts(cluster, trial_id) if a["status"] == "RUNNING"]
-            nodes = {w["node_id"] for a in running for w in a["workers"]}
+            if rows[-1]["epoch"] > EPOCHS // 2:
+                continue  # too near its end to be sure it is still training when killed
+            attempts = _train_attempts(cluster, trial_id)
+            if not attempts or attempts[-1]["status"] != "RUNNING":
+                continue
+            nodes = {w["node_id"] for w in attempts[-1]["workers"]}
             victims = [n for n in cluster.worker_nodes if n.node_id in nodes]
             if victims:
                 cluster.remove_node(victims[0], allow_graceful=False)
-                killed.update(trial=trial_id, node=victims[0].node_id, epochs=len(rows))
+                # read after the kill: the trial got at most this far on the lost node
+                epochs = len(_trial_results(runs)[trial_id])
+                killed.update(trial=trial_id, node=victims[0].node_id, epochs=epochs)
                 return
         time.sleep(0.2)
 
@@ -116,7 +125,9 @@ def test_trial_resumes_on_another_node_after_its_node_dies(
     path = write_spec(
         tmp_path, trials=TRIALS, concurrent=TRIALS, scheduler="{type: none}", epochs=EPOCHS
     )
-    spec = load_spec(path, ["search.max_failures=2"])
+    # All of digits: epochs long enough (~0.6 s) that a trial is still training when its node
+    # is killed a few epochs in.
+    spec = load_spec(path, ["search.max_failures=2", "base.data.fraction=1.0"])
     killed: dict[str, Any] = {}
     watcher = threading.Thread(
         target=_kill_first_training_node,
@@ -127,20 +138,21 @@ def test_trial_resumes_on_another_node_after_its_node_dies(
     info = run_search(spec, path, address=three_nodes.address, live=False)
     watcher.join(timeout=5)
     assert killed, "no trial's node was found training after its first epoch"
-    assert killed["epochs"] < EPOCHS, "the trial had finished before its node was killed"
+    assert killed["epochs"] < EPOCHS, f"the trial had finished before its node was killed: {killed}"
 
     # Tune saw every epoch of the trial exactly once, in order: after the node died the trial
     # went on from its checkpointed epoch instead of starting again at epoch 1.
     results = _trial_results(tmp_path / "runs")
     attempts = _train_attempts(three_nodes, killed["trial"])
-    assert [r["epoch"] for r in results[killed["trial"]]] == list(range(1, EPOCHS + 1))
+    epochs = [r["epoch"] for r in results[killed["trial"]]]
+    assert epochs == list(range(1, EPOCHS + 1)), (killed, epochs, attempts)
     # ... on another node: a later Train attempt of the trial (a worker group Ray Train restarted,
     # or a new Train run after Tune restored the trial) ran its worker elsewhere.
     nodes = [{w["node_id"] for w in a["workers"]} for a in attempts]
-    assert killed["node"] in nodes[0]
-    assert nodes[-1] and killed["node"] not in nodes[-1]
+    assert killed["node"] in nodes[0], (killed, attempts)
+    assert nodes[-1] and killed["node"] not in nodes[-1], (killed, attempts)
 
-    assert info.errors == []
+    assert info.errors == [], info.errors
     study = load_study(info.run_dir, spec)
     assert len(study.trials) == TRIALS
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
