@@ -42,6 +42,9 @@ def connect(address: str | None = None, log_to_driver: bool = True) -> ClusterRe
                 # workers of a trial a scheduler stopped; without it they are never freed.
                 port = _dashboard_port()
                 ray.init(
+                    # "local" always starts a new Ray: a bare ray.init() would join a cluster
+                    # named by $RAY_ADDRESS or a `ray start` on this machine instead.
+                    address="local",
                     num_cpus=_local_cpus(),
                     include_dashboard=True,
                     dashboard_host="127.0.0.1",

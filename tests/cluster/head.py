@@ -35,6 +35,8 @@ class Head:
     """The dashboard (Jobs API) URL."""
     token: str = field(repr=False)
     temp_dir: Path
+    gcs_address: str
+    """HOST:PORT a driver joins with ray.init(address=...)."""
 
 
 def free_port() -> int:
@@ -107,7 +109,7 @@ def ray_head(timeout_s: float = 120.0) -> Iterator[Head]:
         )
     try:
         _wait_ready(url, token, proc, timeout_s, temp_dir / "head.log")
-        yield Head(url, token, temp_dir)
+        yield Head(url, token, temp_dir, f"127.0.0.1:{args[args.index('--port') + 1]}")
     finally:
         _stop_group(proc)
         shutil.rmtree(temp_dir, ignore_errors=True)

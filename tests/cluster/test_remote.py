@@ -6,6 +6,9 @@ is stopped by its process group at the end, so no other Ray on the machine is to
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,3 +188,20 @@ def _wait_for_log(job_id: str, args: list[str], text: str, timeout_s: float) -> 
             return
         time.sleep(2)
     pytest.fail(f"{text!r} not in the job's logs after {timeout_s:.0f} s:\n{logs[-3000:]}")
+
+
+def test_embedded_ray_starts_its_own_even_beside_a_cluster(head: Head, tmp_path: Path) -> None:
+    """`rsearch run` without --address must not join a cluster $RAY_ADDRESS names."""
+    probe = (
+        "import ray\n"
+        "from rsearch.tune.cluster import connect\n"
+        "connect(None, log_to_driver=False)\n"
+        "print(ray.get_runtime_context().gcs_address)\n"
+    )
+    env = {**os.environ, "RAY_ADDRESS": head.gcs_address, "HOME": str(tmp_path / "home")}
+    res = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    joined = res.stdout.strip().splitlines()[-1]
+    assert joined and joined != head.gcs_address

@@ -55,6 +55,9 @@ def ray_2cpu():
     """A real local Ray with 2 CPUs for one test, shut down after it."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False)
+    from rsearch.tune.cluster import connect
+
+    # The embedded Ray of `rsearch run` (2 CPUs here), State API wiring included.
+    connect(None, log_to_driver=False)
     yield
     ray.shutdown()
