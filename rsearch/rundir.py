@@ -17,7 +17,8 @@ from rsearch.errors import UserError
 from rsearch.spec.search import SearchSpec
 
 MANIFEST = "rsearch.json"
-"""Small JSON manifest: name, spec path, Ray address, tracking URI, whether it is tracked."""
+"""Small JSON manifest: name, spec path, Ray address, tracking URI, whether it is tracked, and
+`experiment`: Tune's experiment URI when storage is remote (null when it is this directory)."""
 SPEC_AS_WRITTEN = "spec.yaml"
 SPEC_RESOLVED = "resolved.yaml"
 STUDY_FILE = "optuna.journal"
