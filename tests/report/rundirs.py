@@ -35,6 +35,24 @@ SPACE: dict[str, dict[str, Any]] = {
     "optim.lr": {"type": "float", "low": 0.001, "high": 0.3, "log": True},
     "loss.label_smoothing": {"type": "float", "low": 0.0, "high": 0.2},
 }
+SECTIONS = [
+    "Summary",
+    "Best trials",
+    "Pareto front",
+    "Parameter importance",
+    "Parallel coordinates",
+    "Learning curves",
+]
+"""The report's sections in order (a scaling search adds "Scaling")."""
+COMPOUND: dict[str, Any] = {
+    "type": "compound",
+    "alpha": {"type": "float", "low": 1.0, "high": 1.4},
+    "beta": {"type": "float", "low": 1.0, "high": 1.3},
+    "gamma": {"type": "float", "low": 1.0, "high": 1.4},
+    "phi": 1,
+    "base_image_size": 32,
+}
+"""An EfficientNet compound-scaling section whose draws the tests pick by hand."""
 DISTRIBUTIONS: dict[str, BaseDistribution] = {
     "optim.lr": FloatDistribution(0.001, 0.3, log=True),
     "loss.label_smoothing": FloatDistribution(0.0, 0.2),

@@ -16,18 +16,18 @@ from rsearch.errors import UserError
 from rsearch.report import write_report
 from rsearch.report.data import load_search
 from rsearch.report.pareto import COST_AXES, accuracy_front, non_dominated, search_front
-from tests.report.rundirs import SPACE, Trial, brute_force_front, make_run, random_trials
+from tests.report.rundirs import (
+    COMPOUND,
+    SECTIONS,
+    SPACE,
+    Trial,
+    brute_force_front,
+    make_run,
+    random_trials,
+)
 
 runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SECTIONS = (
-    "Summary",
-    "Best trials",
-    "Pareto front",
-    "Parameter importance",
-    "Parallel coordinates",
-    "Learning curves",
-)
 
 
 def headings(markdown: str) -> list[str]:
@@ -182,19 +182,11 @@ def test_scaling_from_the_recipe_values_tune_ran(tmp_path: Path) -> None:
 def test_scaling_section_of_a_compound_scaling_strategy(tmp_path: Path) -> None:
     """EfficientNet compound scaling: the sampler draws alpha, beta and gamma's place in its
     band; the report resolves them to depth, width and resolution through the spec."""
-    compound = {
-        "type": "compound",
-        "alpha": {"type": "float", "low": 1.0, "high": 1.4},
-        "beta": {"type": "float", "low": 1.0, "high": 1.3},
-        "gamma": {"type": "float", "low": 1.0, "high": 1.4},
-        "phi": 1,
-        "base_image_size": 32,
-    }
     trials = random_trials(4, 16, ("val_top1",))
     bases = [(1.0, 1.2, 0.0), (1.2, 1.1, 1.0), (1.4, 1.0, 1.0), (1.1, 1.15, 0.5)]
     for t, (alpha, beta, band) in zip(trials, bases, strict=True):
         t.params.update({"scaling.alpha": alpha, "scaling.beta": beta, "scaling.gamma_band": band})
-    run_dir, _ = make_run(tmp_path, trials, scaling=compound)
+    run_dir, _ = make_run(tmp_path, trials, scaling=COMPOUND)
 
     search = load_search(run_dir)
     assert search.trials[2].scaling["model.depth_multiplier"] == pytest.approx(1.4)

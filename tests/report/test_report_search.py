@@ -13,19 +13,11 @@ from typer.testing import CliRunner
 from rsearch.cli import app
 from rsearch.report.data import load_search
 from rsearch.tracking import find_search_run
-from tests.report.rundirs import brute_force_front
+from tests.report.rundirs import SECTIONS, brute_force_front
 from tests.tune.conftest import ray_2cpu, write_spec  # noqa: F401  (ray_2cpu is a fixture)
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
-SECTIONS = [
-    "Summary",
-    "Best trials",
-    "Pareto front",
-    "Parameter importance",
-    "Parallel coordinates",
-    "Learning curves",
-]
 
 
 def test_run_writes_and_logs_the_report(ray_2cpu: None, tmp_path: Path) -> None:  # noqa: F811

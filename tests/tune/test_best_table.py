@@ -8,16 +8,7 @@ from rich.console import Console
 
 from rsearch.cli.search import _best_table
 from rsearch.tune.results import best_trials
-from tests.report.rundirs import make_run, random_trials
-
-COMPOUND = {
-    "type": "compound",
-    "alpha": {"type": "float", "low": 1.0, "high": 1.4},
-    "beta": {"type": "float", "low": 1.0, "high": 1.3},
-    "gamma": {"type": "float", "low": 1.0, "high": 1.4},
-    "phi": 1,
-    "base_image_size": 32,
-}
+from tests.report.rundirs import COMPOUND, make_run, random_trials
 
 
 def _render(table: object) -> str:
