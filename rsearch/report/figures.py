@@ -139,6 +139,7 @@ def curves_figure(search: SearchRecord, top: list[TrialRecord], path: Path) -> P
     for t in top:
         if t.curve:
             ax.plot(list(t.curve), list(t.curve.values()), marker="o", label=f"#{t.number}")
+    cuts: list[tuple[int, float, str, int]] = []
     for t in search.in_state("PRUNED", "RUNNING"):
         if not t.curve:
             continue
@@ -146,14 +147,8 @@ def curves_figure(search: SearchRecord, top: list[TrialRecord], path: Path) -> P
         kind = "stopped" if t.state == "PRUNED" else "running"
         ax.plot(list(t.curve), list(t.curve.values()), linestyle="--", color=OTHER_COLOR, lw=1)
         ax.scatter([last], [t.curve[last]], marker="x", color=OTHER_COLOR, s=45, zorder=3)
-        ax.annotate(
-            f"#{t.number} {kind} @ {last}",
-            (last, t.curve[last]),
-            textcoords="offset points",
-            xytext=(5, -10),
-            fontsize=8,
-            color="dimgray",
-        )
+        cuts.append((last, t.curve[last], kind, t.number))
+    _label_cuts(ax, cuts)
     ax.axvline(search.spec.budget_epochs, color="black", linestyle=":", lw=1, label="budget")
     ax.set_title(f"Learning curves: top trials and early-stopped ones ({search.curve_metric})")
     ax.set_xlabel("epoch")
@@ -162,6 +157,30 @@ def curves_figure(search: SearchRecord, top: list[TrialRecord], path: Path) -> P
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=9, title="trial")
     return _save(fig, path)
+
+
+def _label_cuts(ax: Any, cuts: list[tuple[int, float, str, int]]) -> None:
+    """Label where trials stopped; cuts at one epoch closer than a label's height share one."""
+    low, high = ax.get_ylim()
+    gap = 0.05 * (high - low)  # about one 8-pt line on a 4.8-inch axis
+    groups: list[list[tuple[int, float, str, int]]] = []
+    for cut in sorted(cuts, key=lambda c: (c[0], c[2], c[1])):
+        last = groups[-1][-1] if groups else None
+        if last and last[0] == cut[0] and last[2] == cut[2] and cut[1] - last[1] < gap:
+            groups[-1].append(cut)
+        else:
+            groups.append([cut])
+    for group in groups:
+        epoch, _, kind, _ = group[0]
+        numbers = ", ".join(f"#{c[3]}" for c in sorted(group, key=lambda c: c[3]))
+        ax.annotate(
+            f"{numbers} {kind} @ {epoch}",
+            (epoch, sum(c[1] for c in group) / len(group)),
+            textcoords="offset points",
+            xytext=(5, -10),
+            fontsize=8,
+            color="dimgray",
+        )
 
 
 def scaling_figure(search: SearchRecord, fields: list[str], path: Path) -> Path:

@@ -305,3 +305,22 @@ def test_importance_notes_an_objective_every_trial_tied_on(tmp_path: Path) -> No
     run_dir, _ = make_run(tmp_path, trials)
     text = write_report(run_dir, fmt="md").page.read_text()
     assert "no importance for val_top1: every completed trial scored the same." in text
+
+
+def test_cut_labels_of_nearby_stopped_trials_share_one_line() -> None:
+    from matplotlib.figure import Figure
+
+    from rsearch.report.figures import _label_cuts
+
+    ax = Figure().subplots()
+    ax.set_ylim(0, 100)
+    cuts = [(1, 25.0, "stopped", 3), (1, 25.5, "stopped", 0), (1, 29.7, "stopped", 2)]
+    cuts += [(1, 10.8, "stopped", 5), (2, 25.2, "stopped", 7), (1, 26.0, "running", 9)]
+    _label_cuts(ax, cuts)
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts == [
+        "#0, #2, #3 stopped @ 1",
+        "#5 stopped @ 1",
+        "#7 stopped @ 2",
+        "#9 running @ 1",
+    ]
