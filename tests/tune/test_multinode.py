@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 import pytest
 
+from rsearch.cluster.auth import resolve_token
 from rsearch.spec import load_spec
 from rsearch.tune.driver import run_search
 from rsearch.tune.results import load_study
@@ -87,8 +88,12 @@ def _trial_results(runs: Path) -> dict[str, list[dict[str, Any]]]:
 def _train_runs(cluster: Any) -> list[dict[str, Any]]:
     """Every Ray Train run with its attempts (dashboard REST); none before the first starts."""
     url = f"http://{cluster.webui_url}/api/train/v2/runs/v1"
+    # Once any local ray.init() on this machine has made ~/.ray/auth_token, new heads (this
+    # one too) serve their dashboard with token auth: present the token as a client would.
+    token = resolve_token()
+    request = urllib.request.Request(url, headers=token.headers() if token else {})
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return list(json.loads(response.read())["train_runs"])
     except OSError:  # no Train run yet: the state actor does not exist
         return []
