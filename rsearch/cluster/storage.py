@@ -9,13 +9,14 @@ directory on the head node, so a relative path there is lost when the job ends.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from enum import Enum
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from rsearch.errors import UserError
+from rsearch.settings import is_uri, uri_scheme
+from rsearch.spec.search import SearchSpec
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_LOCAL_FILE_SCHEMES = ("file", "local")
 _MLFLOW_FILE_SCHEMES = ("file", "sqlite")
 
 
@@ -32,21 +33,20 @@ class Reach(Enum):
 
 def storage_reach(storage: str) -> Reach:
     """Classify a Tune storage root: a pyarrow/fsspec URI is shared, a plain path is not."""
-    match = _SCHEME.match(storage)
-    if match and match.group(1).lower() not in _LOCAL_FILE_SCHEMES:
+    if is_uri(storage):
         return Reach.SHARED
-    path = storage[match.end() :] if match else storage
-    return _path_reach(path)
+    scheme = uri_scheme(storage)
+    return _path_reach(storage[len(scheme) + 3 :] if scheme else storage)
 
 
 def tracking_reach(uri: str) -> Reach:
     """Classify an MLflow tracking URI: a server or database server is shared, files are not."""
     if uri == "databricks":  # MLflow's name for the workspace's hosted server
         return Reach.SHARED
-    match = _SCHEME.match(uri) or re.match(r"^(sqlite|file):", uri)
-    if match is None:
+    match = re.match(r"^(sqlite|file):", uri)
+    scheme = uri_scheme(uri) or (match.group(1).lower() if match else None)
+    if scheme is None:
         return _path_reach(uri)  # MLflow takes a bare path as a file store
-    scheme = match.group(1).lower()
     if scheme not in _MLFLOW_FILE_SCHEMES:
         return Reach.SHARED
     rest = uri[len(scheme) + 1 :]
@@ -60,6 +60,31 @@ def _path_reach(path: str) -> Reach:
     if path.startswith("~") or PurePosixPath(path).is_absolute():
         return Reach.ABSOLUTE
     return Reach.RELATIVE
+
+
+def refuse_unshared_storage(
+    spec: SearchSpec,
+    spec_path: Path,
+    overrides: Sequence[str],
+    flags: Mapping[str, str | None],
+    address: str | None,
+    allow_local: bool,
+) -> None:
+    """Before a search joins a cluster on other machines: refuse storage its nodes cannot share.
+
+    Nothing to check for an embedded Ray or the cluster this process runs in (`auto`).
+
+    Raises:
+        UserError: Naming where the storage was set (file:line, `--set` or `--storage`).
+    """
+    from rsearch.cluster.address import is_remote_ray_address
+    from rsearch.spec.load import field_where
+
+    if not is_remote_ray_address(address):
+        return
+    # Workers on other nodes write checkpoints there; MLflow stays with this driver.
+    where = field_where(spec_path, ("storage",), overrides, flags)
+    check_cluster_storage(spec.storage, where, allow_local)
 
 
 def check_cluster_storage(storage: str, where: str, allow_local: bool) -> None:

@@ -18,9 +18,7 @@ from rsearch.cluster.storage import (
 )
 from rsearch.errors import UserError
 from rsearch.spec import SearchSpec, load_spec
-from rsearch.spec.errors import Loc
-from rsearch.spec.load import apply_overrides
-from rsearch.spec.source import read_yaml
+from rsearch.spec.load import field_where
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 METADATA_SPEC = "rsearch_spec"
@@ -37,6 +35,11 @@ class SubmitOptions:
     track: bool = True
     allow_local_storage: bool = False
     package: PackageMode = PackageMode.AUTO
+
+    @property
+    def flags(self) -> dict[str, str | None]:
+        """The flags that set spec fields, for `load_spec`."""
+        return {"--storage": self.storage, "--tracking-uri": self.tracking_uri}
 
 
 @dataclass(frozen=True)
@@ -70,14 +73,11 @@ def prepare_submission(
             has been sent anywhere then.
     """
     env = os.environ if env is None else env
-    spec = load_spec(spec_path, options.overrides)
-    if options.storage:
-        storage, where = options.storage, "--storage"
-    else:
-        storage = spec.storage
-        where = spec_field_where(spec_path, options.overrides, ("storage",))
-    check_cluster_storage(storage, where, options.allow_local_storage)
-    data_at = spec_field_where(spec_path, options.overrides, ("base", "data", "path"))
+    flags = options.flags
+    spec = load_spec(spec_path, options.overrides, flags)
+    where = field_where(spec_path, ("storage",), options.overrides, flags)
+    check_cluster_storage(spec.storage, where, options.allow_local_storage)
+    data_at = field_where(spec_path, ("base", "data", "path"), options.overrides, flags)
     check_cluster_data_path(spec.base.data.path, data_at)
     tracking_uri = _tracking_uri(spec, spec_path, options, env) if options.track else None
     staged = stage(spec_path, staging)
@@ -114,11 +114,9 @@ def _tracking_uri(
     spec: SearchSpec, spec_path: Path, options: SubmitOptions, env: Mapping[str, str]
 ) -> str:
     """The MLflow store the job records into; checked for being reachable from the cluster."""
-    if options.tracking_uri:
-        uri, where = options.tracking_uri, "--tracking-uri"
-    elif spec.tracking.uri:
+    if spec.tracking.uri:  # the spec's, or --tracking-uri applied to it
         uri = spec.tracking.uri
-        where = spec_field_where(spec_path, options.overrides, ("tracking", "uri"))
+        where = field_where(spec_path, ("tracking", "uri"), options.overrides, options.flags)
     elif env.get(TRACKING_ENV):
         # Passed on explicitly: the job should record where this user's MLflow points.
         uri, where = env[TRACKING_ENV], f"${TRACKING_ENV}"
@@ -130,19 +128,3 @@ def _tracking_uri(
         )
     check_cluster_tracking(uri, where, options.allow_local_storage)
     return uri
-
-
-def spec_field_where(spec_path: Path, overrides: Sequence[str], loc: Loc) -> str:
-    """`file:line:col: field` when the field is written in the spec or --set.
-
-    Otherwise the field, marked as not set in the spec file (its default, or from a recipe
-    file it extends).
-    """
-    field = ".".join(str(p) for p in loc)
-    src, _ = read_yaml(spec_path)
-    if src is not None:
-        apply_overrides(src, overrides)
-        at = src.where.get(loc)
-        if at:
-            return f"{at}: {field}"
-    return f"{field} (not set in {spec_path.name})"

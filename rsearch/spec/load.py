@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
 
@@ -18,18 +18,25 @@ from rsearch.spec.typewalk import describe_error, tagged_member
 
 EXTENDS = "extends"
 
+FLAG_FIELDS: dict[str, Loc] = {"--storage": ("storage",), "--tracking-uri": ("tracking", "uri")}
+"""Command-line flags that set a spec field, as `--set` would (their values taken verbatim)."""
 
-def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SearchSpec:
+
+def load_spec(
+    path: str | Path, overrides: Sequence[str] = (), flags: Mapping[str, str | None] | None = None
+) -> SearchSpec:
     """Read, merge and validate a search spec.
 
     Args:
         path: The spec's YAML file.
         overrides: `dotted.path=value` settings applied after the file (values are YAML).
+        flags: Values of the FLAG_FIELDS flags (`--storage`, `--tracking-uri`) given on the
+            command line, applied last; None values are ignored.
 
     Raises:
         SpecError: With every problem found, each with file:line and the field path.
     """
-    src, problems = _read_spec_source(Path(path), overrides)
+    src, problems = _read_spec_source(Path(path), overrides, flags)
     if src is None:
         raise SpecError(problems)
     return _validated_spec(src, problems)
@@ -68,7 +75,26 @@ def resolved_spec_data(path: str | Path, overrides: Sequence[str] = ()) -> dict[
     return dict(src.data)
 
 
-def _read_spec_source(path: Path, overrides: Sequence[str]) -> tuple[Source | None, list[Problem]]:
+def field_where(
+    path: str | Path,
+    loc: Loc,
+    overrides: Sequence[str] = (),
+    flags: Mapping[str, str | None] | None = None,
+) -> str:
+    """`file:line:col: field` (or `--flag: field`) where a spec field was set.
+
+    Otherwise the field, marked as not set in the spec file (its default, or from a recipe
+    file it extends).
+    """
+    field = ".".join(str(p) for p in loc)
+    src, _ = _read_spec_source(Path(path), overrides, flags)
+    at = src.where.get(loc) if src is not None else None
+    return f"{at}: {field}" if at else f"{field} (not set in {Path(path).name})"
+
+
+def _read_spec_source(
+    path: Path, overrides: Sequence[str], flags: Mapping[str, str | None] | None = None
+) -> tuple[Source | None, list[Problem]]:
     src, problems = read_yaml(path)
     if src is None:
         return None, problems
@@ -83,6 +109,7 @@ def _read_spec_source(path: Path, overrides: Sequence[str]) -> tuple[Source | No
         src.where = {k: v for k, v in src.where.items() if k[:1] != ("base",) or k == ("base",)}
         src.where.update({("base", *k): v for k, v in where.items()})
     problems += apply_overrides(src, overrides)
+    apply_flags(src, flags or {})
     return src, problems
 
 
@@ -164,6 +191,21 @@ def apply_overrides(src: Source, overrides: Sequence[str]) -> list[Problem]:
         loc = _set_path(src.data, path.strip().split("."), value)
         src.where[loc] = here
     return problems
+
+
+def apply_flags(src: Source, flags: Mapping[str, str | None]) -> None:
+    """Apply command-line flags that set spec fields (FLAG_FIELDS) to src.data in place.
+
+    Raises:
+        ValueError: For a flag FLAG_FIELDS does not know (a programming error).
+    """
+    for flag, value in flags.items():
+        if flag not in FLAG_FIELDS:
+            raise ValueError(f"{flag} does not set a spec field")
+        if value is None:
+            continue
+        loc = _set_path(src.data, [str(p) for p in FLAG_FIELDS[flag]], value)
+        src.where[loc] = Location(flag, 0, 0)
 
 
 def _set_path(data: dict[str, Any], parts: list[str], value: Any) -> Loc:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ray.train.v2.api.callback import UserCallback
 
-from rsearch.tune.storage import is_uri, with_fs_path
+from rsearch.settings import is_uri, with_fs_path
 
 
 class ForwardReports(UserCallback):

@@ -14,7 +14,6 @@ control directory, so it is complete too.
 from __future__ import annotations
 
 import logging
-import re
 import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
@@ -22,45 +21,11 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-DEFAULT_LOCAL_ROOT = "./rsearch-runs"
-"""Root of the local control directories of searches whose storage is a URI."""
-
-
-def is_uri(storage: str) -> bool:
-    """Whether storage names a remote filesystem (any scheme but file://)."""
-    match = _SCHEME.match(storage)
-    return match is not None and match.group(1).lower() != "file"
-
-
-def local_path(storage: str) -> Path:
-    """A local storage root as an absolute path (`file://` URIs accepted)."""
-    path = urllib.parse.urlparse(storage).path if storage.startswith("file://") else storage
-    return Path(path).expanduser().resolve()
-
-
-def uri_join(base: str, *parts: str) -> str:
-    """Append path parts to a local path or a URI, keeping the URI's query.
-
-    `uri_join("s3://b/runs?scheme=http", "x")` is `s3://b/runs/x?scheme=http`.
-    """
-    if not is_uri(base):
-        return str(Path(base, *parts))
-    parsed = urllib.parse.urlparse(base)
-    path = PurePosixPath(parsed.netloc + parsed.path, *parts)
-    return with_fs_path(base, str(path))
-
 
 def fs_path(uri: str) -> str:
     """The path a pyarrow filesystem uses for a URI (`bucket/key...`, no scheme or query)."""
     parsed = urllib.parse.urlparse(uri)
     return str(PurePosixPath(parsed.netloc + parsed.path))
-
-
-def with_fs_path(uri: str, path: str) -> str:
-    """The URI of another path on the same filesystem as uri (same scheme and query)."""
-    parsed = urllib.parse.urlparse(uri)
-    return parsed._replace(netloc=path.strip("/"), path="").geturl()
 
 
 def _filesystem(uri: str) -> tuple[Any, str]:

@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 from rsearch.cli import app
 from rsearch.spec import load_spec
 from rsearch.tune.driver import resume_search, run_search
-from rsearch.tune.results import load_study
 from rsearch.tune.storage import fs_path, uri_join
+from tests.study_helpers import load_study
 from tests.tune.conftest import write_spec
 
 runner = CliRunner()
@@ -99,8 +99,8 @@ def _files(fs: Any, root: str) -> list[str]:
 def test_search_on_s3_storage(s3_storage: tuple[str, Any], ray_2cpu: None, tmp_path: Path) -> None:
     storage, fs = s3_storage
     path = write_spec(tmp_path, trials=2, concurrent=2, scheduler="{type: none}", epochs=2)
-    spec = load_spec(path)
-    info = run_search(spec, path, storage=storage, local_dir=str(tmp_path / "local"), live=False)
+    spec = load_spec(path, flags={"--storage": storage})
+    info = run_search(spec, path, local_dir=str(tmp_path / "local"), live=False)
 
     # The local control directory: records, study, MLflow outbox, Tune's per-trial results
     run_dir = info.run_dir

@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from rsearch.settings import is_uri, local_path, uri_join, with_fs_path
 from rsearch.tune.forward import checkpoint_uri
-from rsearch.tune.storage import (
-    download_trial_results,
-    fs_path,
-    is_uri,
-    local_path,
-    upload_files,
-    uri_join,
-    with_fs_path,
-)
+from rsearch.tune.storage import download_trial_results, fs_path, upload_files
 
 MINIO = "s3://bucket/runs?endpoint_override=127.0.0.1:9000&scheme=http&region=us-east-1"
 
@@ -28,6 +21,7 @@ MINIO = "s3://bucket/runs?endpoint_override=127.0.0.1:9000&scheme=http&region=us
         ("gs://bucket", True),
         (MINIO, True),
         ("file:///tmp/runs", False),
+        ("local:///tmp/runs", False),
         ("/tmp/runs", False),
         ("./rsearch-runs", False),
         ("~/runs", False),

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from rsearch.rundir import STUDY_FILE
 from rsearch.spec import load_spec
 from rsearch.tracking import find_search_run, start_ui
-from rsearch.tune.driver import RunInfo, run_search, study_file
-from rsearch.tune.results import load_study
+from rsearch.tune.driver import RunInfo, run_search
+from tests.study_helpers import load_study
 from tests.tune.conftest import write_spec
 
 pytestmark = pytest.mark.slow
@@ -26,11 +27,11 @@ def test_search_survives_tracking_outage(ray_2cpu: None, tmp_path: Path) -> None
     server = start_ui(backend, port=0, log_path=tmp_path / "server.log")
     port = int(server.base_url.rsplit(":", 1)[1])
     path = write_spec(tmp_path, trials=3, concurrent=2, scheduler="{type: none}", epochs=2)
-    spec = load_spec(path)
+    spec = load_spec(path, flags={"--tracking-uri": server.base_url})
     done: dict[str, RunInfo] = {}
 
     def search() -> None:
-        done["info"] = run_search(spec, path, live=False, tracking_uri=server.base_url)
+        done["info"] = run_search(spec, path, live=False)
 
     worker = threading.Thread(target=search)
     worker.start()
@@ -38,7 +39,7 @@ def test_search_survives_tracking_outage(ray_2cpu: None, tmp_path: Path) -> None
         deadline = time.time() + 300
         while time.time() < deadline:  # the server dies once the first epoch is in
             runs = list((tmp_path / "runs").glob("tiny-*"))
-            if runs and study_file(runs[0]).is_file():
+            if runs and (runs[0] / STUDY_FILE).is_file():
                 trials = load_study(runs[0], spec).trials
                 if any(t.intermediate_values or t.state.is_finished() for t in trials):
                     break
