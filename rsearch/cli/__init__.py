@@ -19,6 +19,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click output: a usage error is one `Error: ...` line, like rsearch's own errors,
+    # not a box that wraps the message.
+    rich_markup_mode=None,
 )
 
 for verb in (

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from rsearch.cli.common import SetOption, err, out, user_errors
-from rsearch.errors import UserError
+from rsearch.cluster.package import PackageMode
 
 AddressOption = typer.Option(
     None,
@@ -24,7 +24,6 @@ TokenOption = typer.Option(
     help="Ray auth token (default: $RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token).",
 )
 TokenFileOption = typer.Option(None, "--token-file", help="File holding the Ray auth token.")
-ALLOWED_PACKAGE = ("auto", "installed", "ship")
 
 
 def _jobs(address: str | None, token: str | None, token_file: Path | None) -> Any:
@@ -58,26 +57,23 @@ def submit(
         "--allow-local-storage",
         help="Accept absolute local paths for storage and MLflow (single node, or shared mount).",
     ),
-    package: str = typer.Option(
-        "auto",
+    package: PackageMode = typer.Option(
+        PackageMode.AUTO,
         "--package",
         help="auto: ship rsearch from a source checkout; installed: the image has rsearch; "
         "ship: upload this rsearch with the job.",
     ),
 ) -> None:
     """Submit a search to a Ray cluster through the Jobs API (validated here first)."""
-    from rsearch.cluster.package import PackageMode
     from rsearch.cluster.submit import SubmitOptions, prepare_submission
 
-    if package not in ALLOWED_PACKAGE:
-        raise UserError(f"--package must be auto, installed or ship, not {package!r}")
     options = SubmitOptions(
         overrides=overrides or (),
         storage=storage,
         tracking_uri=tracking_uri,
         track=track,
         allow_local_storage=allow_local_storage,
-        package=PackageMode(package),
+        package=package,
     )
     with tempfile.TemporaryDirectory(prefix="rsearch-submit-") as staging:
         sub = prepare_submission(spec_path, Path(staging), options)

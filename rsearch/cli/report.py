@@ -9,9 +9,7 @@ import typer
 
 from rsearch.cli.common import err, out, user_errors
 from rsearch.errors import UserError
-
-ARTIFACT_PATH = "report"
-"""Folder of the search's MLflow parent run the report and its figures go to."""
+from rsearch.report.formats import ReportFormat
 
 
 @user_errors
@@ -20,62 +18,54 @@ def report(
     out_dir: Path | None = typer.Option(
         None, "--out", help="Folder to write to (default: RUN_DIR/report)."
     ),
-    fmt: str = typer.Option("html", "--format", help="html (self-contained) or md."),
+    fmt: ReportFormat = typer.Option(
+        ReportFormat.html, "--format", help="html (self-contained) or md."
+    ),
     mlflow: bool = typer.Option(
         True, "--mlflow/--no-mlflow", help="Also log the report to the search's MLflow run."
     ),
 ) -> None:
     """Write a search's report: best trials, Pareto front, importance, curves, plots."""
-    if fmt not in ("html", "md"):
-        raise UserError(f"--format must be html or md, not {fmt!r}")
-    written = _write(run_dir.resolve(), out_dir, fmt)
+    from rsearch.rundir import open_run
+
+    run = open_run(run_dir)
+    written = _write(run, out_dir, fmt)
     if mlflow:
-        _print_logged(log_report(run_dir.resolve(), written.files))
+        from rsearch.tracking.reports import log_report
+
+        _print_logged(log_report(run, written.files))
 
 
-def _write(run_dir: Path, out_dir: Path | None, fmt: str) -> Any:
+def _write(run: Any, out_dir: Path | None, fmt: ReportFormat) -> Any:
     from rsearch.report import write_report
 
-    written = write_report(run_dir, out_dir.resolve() if out_dir else None, fmt)
+    written = write_report(run, out_dir.resolve() if out_dir else None, fmt)
     out.print(f"report: {written.page}", highlight=False, markup=False)
     if written.partial:
         err.print("partial report: the search has not finished", highlight=False)
     return written
 
 
-def log_report(run_dir: Path, files: list[Path]) -> str | None:
-    """Log report files to the search's MLflow parent run; None when the search is untracked.
-
-    Raises:
-        UserError: When no parent run was recorded for run_dir in the search's store.
-    """
-    from rsearch.rundir import load_run_spec, read_manifest
-    from rsearch.tracking import log_search_artifacts
-
-    manifest = read_manifest(run_dir)
-    if manifest.get("tracked") is False:
-        return None
-    spec = load_run_spec(run_dir)
-    return log_search_artifacts(
-        run_dir,
-        files,
-        artifact_path=ARTIFACT_PATH,
-        tracking_uri=manifest.get("tracking_uri") or spec.tracking.uri,
-        experiment=spec.tracking.experiment or spec.name,
-    )
-
-
 def _print_logged(run_id: str | None) -> None:
+    from rsearch.tracking.reports import REPORT_ARTIFACT_PATH
+
     if run_id is None:
         err.print("the search was run without tracking: report not logged to MLflow")
     else:
-        out.print(f"logged to MLflow run {run_id} under {ARTIFACT_PATH}/", highlight=False)
+        out.print(f"logged to MLflow run {run_id} under {REPORT_ARTIFACT_PATH}/", highlight=False)
 
 
-def report_after_search(run_dir: Path) -> None:
-    """Write and log the report at the end of `run`/`resume`; a failure only warns."""
+def report_after_search(run: Any) -> None:
+    """Write and log the report at the end of `run`/`resume`; a failure only warns.
+
+    The search itself succeeded and its records are safe in the run directory; a report that
+    cannot be written or logged (no finished trial, MLflow out of reach) must not fail it.
+    `rsearch report RUN_DIR` tries again.
+    """
+    from rsearch.tracking.reports import log_report
+
     try:
-        written = _write(run_dir, None, "html")
-        _print_logged(log_report(run_dir, written.files))
-    except Exception as e:  # the search itself succeeded; its report must not fail it
+        written = _write(run, None, ReportFormat.html)
+        _print_logged(log_report(run, written.files))
+    except (UserError, OSError) as e:
         err.print(f"warning: no report written or logged: {e}", highlight=False, markup=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,14 @@ import typer
 from rsearch.cli.common import SetOption, dump_yaml, err, out, user_errors
 from rsearch.cli.report import report_after_search
 from rsearch.errors import UserError
+
+
+class BestFormat(str, Enum):
+    """How `rsearch best` prints."""
+
+    table = "table"
+    json = "json"
+    yaml = "yaml"
 
 
 @user_errors
@@ -43,32 +52,16 @@ def run(
     ),
 ) -> None:
     """Run a search: Optuna proposes, Ray Tune schedules, Ray Train trains each trial."""
-    from rsearch.cluster.address import is_remote_ray_address
-    from rsearch.cluster.storage import check_cluster_storage
-    from rsearch.cluster.submit import spec_field_where
+    from rsearch.cluster.storage import refuse_unshared_storage
     from rsearch.spec import load_spec
 
-    spec = load_spec(spec_path, overrides or ())
-    if is_remote_ray_address(address):
-        # Workers on other nodes write checkpoints there; MLflow stays with this driver.
-        where = (
-            "--storage" if storage else spec_field_where(spec_path, overrides or (), ("storage",))
-        )
-        check_cluster_storage(storage or spec.storage, where, allow_local_storage)
+    flags = {"--storage": storage, "--tracking-uri": tracking_uri}
+    spec = load_spec(spec_path, overrides or (), flags)
+    refuse_unshared_storage(spec, spec_path, overrides or (), flags, address, allow_local_storage)
     from rsearch.tune.driver import run_search  # Ray and torch: only once the spec is sound
 
-    info = run_search(
-        spec,
-        spec_path,
-        address=address,
-        storage=storage,
-        live=live,
-        tracking_uri=tracking_uri,
-        track=track,
-        local_dir=local_dir,
-    )
-    report_after_search(info.run_dir)
-    _print_outcome(info)
+    info = run_search(spec, spec_path, address=address, live=live, track=track, local_dir=local_dir)
+    _finish(info)
 
 
 @user_errors
@@ -80,70 +73,50 @@ def resume(
     """Continue an interrupted search; finished trials are not run again."""
     from rsearch.tune.driver import resume_search
 
-    info = resume_search(run_dir.resolve(), address=address, live=live)
-    report_after_search(info.run_dir)
-    _print_outcome(info)
+    _finish(resume_search(run_dir, address=address, live=live))
 
 
-def _print_outcome(info: Any) -> None:
-    from rsearch.tune.results import best_trials
+def _finish(info: Any) -> None:
+    """The end of run/resume: failures, the report, the best trial, where everything is."""
+    from rsearch.report.best_table import best_tables
+    from rsearch.report.summary import search_outcome
+    from rsearch.rundir import open_run
+    from rsearch.tracking.reports import run_tracking_uri
 
     for line in info.errors:
         err.print(f"trial failed: {line}", highlight=False, markup=False)
-    run_dir = info.run_dir
+    run = open_run(info.run_dir)
+    report_after_search(run)
     try:
-        spec, best = best_trials(run_dir)
+        outcome = search_outcome(run)
     except UserError as e:
         err.print(f"no best trial: {e}", highlight=False, markup=False)
         raise typer.Exit(1) from None
-    title = "Pareto set" if spec.multi_objective else "best trial"
-    out.print(_best_table(spec, best, title))
-    out.print(f"results: {run_dir}", highlight=False, markup=False)
-
-
-SCALING_COLUMNS = (
-    "model.layers",
-    "model.depth_multiplier",
-    "model.width_multiplier",
-    "data.image_size",
-)
-"""Recipe values a scaling search's best-trial table shows beside the searched ones."""
-
-
-def _cell(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _best_table(spec: Any, best: list[Any], title: str) -> Any:
-    from rich.table import Table
-
-    from rsearch.spec.scaling import written_paths
-    from rsearch.spec.space_paths import get_path
-
-    # A scaling strategy's knobs are Optuna parameters of its own (alpha, gamma_band, ...);
-    # the depth, width and resolution they produce are what a reader compares.
-    scaled = [p for p in SCALING_COLUMNS if p in written_paths(spec.scaling)]
-    table = Table(title=title)
-    table.add_column("trial", justify="right")
-    for path in [*spec.space, *scaled]:
-        table.add_column(path, justify="right")
-    for o in spec.objective:
-        table.add_column(f"{o.metric} ({o.direction})", justify="right")
-    for t in best:
-        recipe = t.recipe.model_dump(mode="json")
-        table.add_row(
-            str(t.number),
-            *(_cell(t.params.get(p, "-")) for p in spec.space),
-            *(_cell(get_path(recipe, p)) for p in scaled),
-            *(f"{v:.4g}" for v in t.values or []),
+    for table in best_tables(run.spec, outcome.best):
+        out.print(table)
+    if outcome.gain is not None and outcome.warm_start is not None:
+        objective = run.spec.objective[0].metric
+        out.print(
+            f"gain over the warm-start recipe (trial {outcome.warm_start.number}): "
+            f"{outcome.gain:+.4g} {objective}",
+            highlight=False,
+            markup=False,
         )
-    return table
+    uri = run_tracking_uri(run)
+    lines = [f"run directory: {run.path}"]
+    if uri is not None:
+        from rsearch.tracking import redact_text
+
+        lines.append(f"MLflow store:  {redact_text(uri)}")
+        lines.append(f"open the UI:   rsearch ui --tracking-uri '{redact_text(uri)}'")
+    lines.append(f"report:        rsearch report {run.path}")
+    out.print("\n".join(lines), highlight=False, markup=False)
 
 
 @user_errors
 def best(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
-    fmt: str = typer.Option("table", "--format", help="table, json or yaml."),
+    fmt: BestFormat = typer.Option(BestFormat.table, "--format", help="How to print."),
     export: Path | None = typer.Option(
         None, "--export", help="Write the best recipe as a standalone file `rsearch train` accepts."
     ),
@@ -151,23 +124,25 @@ def best(
     """Show the best trial (the Pareto set for several objectives) of a run."""
     import json
 
-    from rsearch.tune.results import best_trials
+    from rsearch.report.best_table import best_tables
+    from rsearch.rundir import best_trials, open_run, open_study
 
-    if fmt not in ("table", "json", "yaml"):
-        raise UserError(f"--format must be table, json or yaml, not {fmt!r}")
-    spec, trials = best_trials(run_dir.resolve())
-    if fmt == "table":
-        out.print(_best_table(spec, trials, "Pareto set" if spec.multi_objective else "best trial"))
-    elif fmt == "json":
+    run = open_run(run_dir)
+    trials = best_trials(open_study(run.study_file, run.spec.name), run.spec)
+    if fmt is BestFormat.table:
+        for table in best_tables(run.spec, trials):
+            out.print(table)
+    elif fmt is BestFormat.json:
         print(json.dumps([t.as_dict() for t in trials], indent=2))
     else:
         print(dump_yaml([t.as_dict() for t in trials]), end="")
     if export is not None:
         header = (
-            f"# Best recipe of search {spec.name!r} (trial {trials[0].number}), from {run_dir}.\n"
-            f"# Train it alone with: rsearch train {export}\n"
+            f"# Best recipe of search {run.spec.name!r} (trial {trials[0].number}), "
+            f"from {run.path}.\n# Train it alone with: rsearch train {export}\n"
         )
-        export.write_text(header + dump_yaml(trials[0].recipe.model_dump(mode="json")))
+        recipe = trials[0].recipe(run.spec).model_dump(mode="json")
+        export.write_text(header + dump_yaml(recipe))
         err.print(f"recipe written to {export}", highlight=False)
 
 
@@ -177,7 +152,10 @@ def ui(
         None, "--tracking-uri", help="Store to show (default: $MLFLOW_TRACKING_URI or ./mlflow.db)."
     ),
     experiment: str | None = typer.Option(
-        None, "--experiment", "-e", help="Open this experiment's runs table (a spec's name)."
+        None,
+        "--experiment",
+        "-e",
+        help="Open this experiment's runs table (default: the most recent search's).",
     ),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(5000, "--port", help="0 picks a free port."),

@@ -8,7 +8,9 @@ from pathlib import Path
 from rsearch.errors import UserError
 from rsearch.report import sections
 from rsearch.report.data import SearchRecord, load_search
+from rsearch.report.formats import ReportFormat
 from rsearch.report.render import Section, html_page, markdown
+from rsearch.rundir import Run
 
 REPORT_DIR = "report"
 """Folder of the run directory a report goes to by default."""
@@ -29,33 +31,35 @@ class Report:
         return [self.page, *self.figures]
 
 
-def write_report(run_dir: Path, out_dir: Path | None = None, fmt: str = "html") -> Report:
+def write_report(
+    run: Run | Path, out_dir: Path | None = None, fmt: ReportFormat = ReportFormat.html
+) -> Report:
     """Write the report of a search, finished or still running.
 
     Args:
-        run_dir: The search's run directory.
+        run: The search's run (or its directory).
         out_dir: Where to write; defaults to `<run_dir>/report`.
         fmt: html (one self-contained page) or md (Markdown, PNGs beside it).
 
     Raises:
         UserError: When run_dir is not an rsearch run, or no trial has finished yet.
     """
-    if fmt not in ("html", "md"):
-        raise UserError(f"report format must be html or md, not {fmt!r}")
-    search = load_search(run_dir)
+    fmt = ReportFormat(fmt)
+    search = load_search(run)
     finished = search.in_state(*FINISHED)
     if not finished:
         running = len(search.in_state("RUNNING", "WAITING"))
         raise UserError(
-            f"no trial of {run_dir} has finished yet ({running} running); "
+            f"no trial of {search.run_dir} has finished yet ({running} running); "
             "a report needs at least one"
         )
-    out_dir = out_dir or run_dir / REPORT_DIR
+    out_dir = out_dir or search.run_dir / REPORT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = build_sections(search, out_dir)
     title = f"rsearch report: {search.spec.name}"
-    page = out_dir / f"report.{fmt}"
-    page.write_text(html_page(title, parts) if fmt == "html" else markdown(title, parts))
+    page = out_dir / f"report.{fmt.value}"
+    html = fmt is ReportFormat.html
+    page.write_text(html_page(title, parts) if html else markdown(title, parts))
     partial = len(finished) < max(len(search.trials), search.spec.search.num_trials)
     return Report(page, [f for s in parts for f in s.figures], partial)
 

@@ -14,18 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rsearch.errors import UserError
-from rsearch.rundir import STUDY_FILE, load_run_spec, study_file
-from rsearch.spec.scaling import recipe_params
+from rsearch.rundir import Run, TrialView, open_run, open_study, trial_views
 from rsearch.spec.search import SearchSpec
 
 if TYPE_CHECKING:
     import optuna
 
-METRICS_ATTR = "metrics"
-"""User attribute of an Optuna trial holding its final metrics (written by the searcher)."""
-TUNE_ID_ATTR = "tune_trial_id"
-"""User attribute of an Optuna trial naming the Tune trial that ran it."""
 CURVE_METRIC = "val_top1"
 """The metric learning curves show when Tune's per-epoch results are at hand."""
 SCALING_FIELDS = ("model.depth_multiplier", "model.width_multiplier", "model.layers")
@@ -58,49 +52,40 @@ class TrialRecord:
 
 @dataclass(frozen=True)
 class SearchRecord:
-    """A search as a report sees it: spec, study and every trial."""
+    """A search as a report sees it: its run, study and every trial."""
 
-    run_dir: Path
-    spec: SearchSpec
+    run: Run
     study: optuna.Study
     trials: list[TrialRecord]
     curve_metric: str
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory."""
+        return self.run.path
+
+    @property
+    def spec(self) -> SearchSpec:
+        """The resolved spec the search ran."""
+        return self.run.spec
 
     def in_state(self, *states: str) -> list[TrialRecord]:
         """The trials in any of the given states, in trial order."""
         return [t for t in self.trials if t.state in states]
 
 
-def load_search(run_dir: Path) -> SearchRecord:
+def load_search(run: Run | Path) -> SearchRecord:
     """Read a run directory's spec, study and trial curves.
 
     Raises:
         UserError: When run_dir is not an rsearch run or its study does not exist yet.
     """
-    spec = load_run_spec(run_dir)
-    study = open_study(run_dir, spec)
-    traces = tune_traces(run_dir)
-    metric = CURVE_METRIC if traces else spec.objective[0].metric
-    trials = [_record(spec, t, traces) for t in study.get_trials(deepcopy=False)]
-    return SearchRecord(run_dir, spec, study, trials, metric)
-
-
-def open_study(run_dir: Path, spec: SearchSpec) -> optuna.Study:
-    """The run's Optuna study, from its journal file.
-
-    Raises:
-        UserError: When the run has no study file yet.
-    """
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    path = study_file(run_dir)
-    if not path.is_file():
-        raise UserError(f"{run_dir} has no Optuna study ({STUDY_FILE}); did the search start?")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = JournalStorage(JournalFileBackend(str(path)))
-    return optuna.load_study(study_name=spec.name, storage=storage)
+    run = run if isinstance(run, Run) else open_run(run)
+    study = open_study(run.study_file, run.spec.name)
+    traces = tune_traces(run.path)
+    metric = CURVE_METRIC if traces else run.spec.objective[0].metric
+    trials = [_record(run.spec, t, traces) for t in trial_views(study)]
+    return SearchRecord(run, study, trials, metric)
 
 
 @dataclass(frozen=True)
@@ -138,25 +123,18 @@ def tune_traces(run_dir: Path) -> dict[str, TuneTrace]:
     return traces
 
 
-def _record(
-    spec: SearchSpec, trial: optuna.trial.FrozenTrial, traces: dict[str, TuneTrace]
-) -> TrialRecord:
-    trace = traces.get(str(trial.user_attrs.get(TUNE_ID_ATTR)), TuneTrace())
-    if traces:  # one metric for every trial: never mix Tune's curves with Optuna's
-        curve = trace.curve
-    else:
-        curve = {int(k): float(v) for k, v in trial.intermediate_values.items()}
-    metrics = trial.user_attrs.get(METRICS_ATTR) or {}
+def _record(spec: SearchSpec, trial: TrialView, traces: dict[str, TuneTrace]) -> TrialRecord:
+    trace = traces.get(str(trial.tune_trial_id), TuneTrace())
+    # One metric for every trial: never mix Tune's curves with Optuna's.
+    curve = trace.curve if traces else trial.intermediate
     return TrialRecord(
         number=trial.number,
-        state=trial.state.name,
-        params=dict(trial.params),
-        values=list(trial.values) if trial.values is not None else None,
-        metrics={k: float(v) for k, v in metrics.items()},
+        state=trial.state,
+        params=trial.params,
+        values=trial.values,
+        metrics=trial.metrics,
         curve=dict(sorted(curve.items())),
-        scaling=scaling_values(
-            spec, {**recipe_params(trial.params, spec.scaling, spec.base), **trace.params}
-        ),
+        scaling=scaling_values(spec, {**trial.recipe_params(spec), **trace.params}),
     )
 
 

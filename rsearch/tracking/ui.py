@@ -14,9 +14,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow import MlflowClient
+
 from rsearch.errors import UserError
 from rsearch.tracking.redact import redact_text
-from rsearch.tracking.store import ensure_store, resolve_tracking_uri, sqlite_path
+from rsearch.tracking.runs import TAG_ROLE
+from rsearch.tracking.store import ensure_store, http_limits, resolve_tracking_uri, sqlite_path
 
 LEAN_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 """`mlflow server` defaults start ~32 processes (4.5 GB, ~60 s); without the job runner and
@@ -34,7 +37,8 @@ class UiServer:
 
     process: subprocess.Popen[bytes] | None
     url: str
-    """The experiment's runs table, or the UI's home page when no experiment was named."""
+    """The experiment's runs table: the one named, else the most recent search's (the UI's
+    home page when the store holds no search)."""
     base_url: str
     log_path: Path | None
 
@@ -65,7 +69,8 @@ def start_ui(
             `sqlite:///<cwd>/mlflow.db`). An http(s) URI is a server already: nothing starts.
         host: Interface to listen on; 127.0.0.1 needs no extra security options.
         port: Port to listen on; 0 picks a free one.
-        experiment: An experiment whose runs table `url` opens.
+        experiment: An experiment whose runs table `url` opens; None opens the experiment of
+            the most recent search in the store.
         timeout: Seconds to wait for the server to answer.
         log_path: The server's output; default a file in the temp directory.
 
@@ -75,7 +80,8 @@ def start_ui(
     """
     uri = resolve_tracking_uri(tracking_uri)
     if uri.startswith(("http://", "https://")):
-        return UiServer(None, _page(uri, uri, experiment), uri, None)
+        # A server already: only its page is named (the latest search's, when it answers).
+        return UiServer(None, _server_page(uri, experiment), uri, None)
     ensure_store(uri)
     port = port or _free_port(host)
     if not _port_free(host, port):
@@ -133,14 +139,40 @@ def _wait_healthy(server: UiServer, timeout: float) -> None:
 
 
 def _page(uri: str, base_url: str, experiment: str | None) -> str:
+    client = MlflowClient(tracking_uri=uri)
     if experiment is None:
-        return base_url
-    from mlflow import MlflowClient
-
-    found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+        latest = _latest_search_experiment(client)
+        return base_url if latest is None else runs_url(base_url, latest)
+    found = client.get_experiment_by_name(experiment)
     if found is None:
         raise UserError(f"no MLflow experiment named {experiment!r} in {redact_text(uri)}")
     return runs_url(base_url, found.experiment_id)
+
+
+def _server_page(uri: str, experiment: str | None) -> str:
+    if experiment is not None:
+        return _page(uri, uri, experiment)
+    from mlflow.exceptions import MlflowException
+
+    with http_limits():
+        try:
+            return _page(uri, uri, None)
+        except (MlflowException, OSError):  # not answering now: its home page will do
+            return uri
+
+
+def _latest_search_experiment(client: MlflowClient) -> str | None:
+    """The experiment id of the search whose parent run started last, None without one."""
+    ids = [e.experiment_id for e in client.search_experiments(max_results=50_000)]
+    if not ids:
+        return None
+    runs = client.search_runs(
+        ids,
+        f"tags.`{TAG_ROLE}` = 'search'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return str(runs[0].info.experiment_id) if runs else None
 
 
 def _free_port(host: str) -> int:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from functools import partial
 
+from rsearch.rundir import COST_ATTR
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.scaling import Constraints, Infeasible
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.space import Accept
-
-COST_ATTR = "cost"
-"""User attribute of an Optuna trial whose budget was checked: {"gflops", "params_m"}."""
 
 
 def check_budget(constraints: Constraints, recipe: Recipe) -> None:

@@ -11,11 +11,9 @@ at `<uri>/<name>-<timestamp>/`, recorded in the manifest; see `rsearch.tune.stor
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,27 +22,25 @@ import yaml
 
 from rsearch.errors import UserError
 from rsearch.rundir import (
-    MANIFEST,
+    RECORD_FILES,
     SPEC_AS_WRITTEN,
     SPEC_RESOLVED,
     STUDY_FILE,
-    load_run_spec,
-    read_manifest,
-    study_file,
+    TRAIN_DIR,
+    Run,
+    create_run_dir,
+    new_manifest,
+    open_run,
+    spec_hash,
+    write_atomic,
+    write_manifest,
 )
+from rsearch.settings import StorageRoot, resolve_storage, resolve_tracking_uri, uri_join
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.cluster import ClusterResources, connect
 from rsearch.tune.optuna_searcher import OptunaSearcher
 from rsearch.tune.schedulers import make_scheduler, pbt_param_space
-from rsearch.tune.storage import (
-    DEFAULT_LOCAL_ROOT,
-    download_trial_results,
-    is_uri,
-    local_path,
-    make_dir,
-    upload_files,
-    uri_join,
-)
+from rsearch.tune.storage import download_trial_results, make_dir, upload_files
 from rsearch.tune.trainable import TrialSetup, trial_driver
 
 log = logging.getLogger(__name__)
@@ -101,41 +97,22 @@ def concurrency(spec: SearchSpec, cluster: ClusterResources) -> int:
     return max(1, min(limits))
 
 
-def new_run_dir(spec: SearchSpec, storage: str | None, local_dir: str | None = None) -> Path:
-    """A fresh, timestamped run directory under the storage root.
-
-    For a URI storage root it is the local control directory, under local_dir.
-    """
-    root_setting = storage or spec.storage
-    root = local_path((local_dir or DEFAULT_LOCAL_ROOT) if is_uri(root_setting) else root_setting)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = root / f"{spec.name}-{stamp}"
-    n = 1
-    while run_dir.exists():
-        n += 1
-        run_dir = root / f"{spec.name}-{stamp}-{n}"
-    return run_dir
-
-
 def run_search(
     spec: SearchSpec,
     spec_path: Path | None = None,
     address: str | None = None,
-    storage: str | None = None,
     live: bool = True,
-    tracking_uri: str | None = None,
     track: bool = True,
     local_dir: str | None = None,
 ) -> RunInfo:
     """Run a whole search and return where its results live.
 
     Args:
-        spec: The validated spec.
+        spec: The validated spec, `--storage` and `--tracking-uri` already applied to it
+            (`load_spec(..., flags=...)`).
         spec_path: The file it came from (copied into the run directory as written).
         address: A Ray cluster to join; None starts an embedded Ray sized to this machine.
-        storage: Overrides the spec's storage root.
         live: Show the live trial table.
-        tracking_uri: Overrides the spec's MLflow tracking URI (and MLFLOW_TRACKING_URI).
         track: Record the search in MLflow.
         local_dir: With a URI storage: the root of the local control directory
             (default ./rsearch-runs).
@@ -143,85 +120,92 @@ def run_search(
     Raises:
         UserError: When the cluster or a URI storage cannot be reached.
     """
-    # Worker logs would tear through the live table; failures are summarised at the end.
-    root = storage or spec.storage
-    remote_root = root if is_uri(root) else None
-    run_dir = new_run_dir(spec, storage, local_dir)
-    experiment = uri_join(remote_root, run_dir.name) if remote_root else None
-    if experiment is not None:
-        _check_storage(experiment)  # before Ray starts: a wrong bucket fails in a second
+    root = resolve_storage(spec.storage, local_dir)
+    if root.remote is not None:
+        _check_storage(root.remote)  # before Ray starts: a wrong bucket fails in a second
     cluster = connect(address, log_to_driver=not live)
     max_concurrent = concurrency(spec, cluster)
-    run_dir.mkdir(parents=True)
-    _write_run_files(
-        run_dir, spec, spec_path, address, tracking_uri if track else None, track, experiment
-    )
+    run_dir = create_run_dir(root.local, spec.name)
+    experiment = uri_join(root.remote, run_dir.name) if root.remote else None
+    try:
+        run = write_run_files(run_dir, spec, spec_path, address, track, root, experiment)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-written is left behind
+        raise
     if experiment is not None:
-        _publish_records(run_dir, experiment, strict=True)
-    callbacks = _tracking(spec, run_dir, address) if track else []
+        _publish_records(run, strict=True)
+    callbacks = _tracking(run) if track else []
     tuner = make_tuner(
-        spec, run_dir, max_concurrent, live, callbacks=callbacks, storage_root=remote_root
+        spec, run_dir, max_concurrent, live, callbacks=callbacks, storage_root=root.remote
     )
-    return _fit(tuner, spec, run_dir, experiment)
+    return _fit(tuner, run)
 
 
 def resume_search(run_dir: Path, address: str | None = None, live: bool = True) -> RunInfo:
     """Continue an interrupted search: unfinished trials resume, finished ones stay done."""
     from ray import tune
 
-    spec = load_run_spec(run_dir)
-    experiment = read_manifest(run_dir).get("experiment")
-    tune_path = experiment or str(run_dir)
+    run = open_run(run_dir)
     connect(address, log_to_driver=not live)
     try:
-        restorable = tune.Tuner.can_restore(tune_path)
+        restorable = tune.Tuner.can_restore(run.tune_path)
     except OSError as e:
-        raise UserError(f"cannot read the search's storage at {tune_path}: {e}") from None
+        raise UserError(f"cannot read the search's storage at {run.tune_path}: {e}") from None
     if not restorable:
-        raise UserError(f"{tune_path} holds no Tune experiment state to resume from")
-    setup = TrialSetup.from_spec(spec, uri_join(tune_path, "train"))
+        raise UserError(f"{run.tune_path} holds no Tune experiment state to resume from")
+    setup = TrialSetup.from_spec(run.spec, run.train_root)
     tuner = tune.Tuner.restore(
-        tune_path,
+        run.tune_path,
         trainable=_trainable(setup),
         resume_unfinished=True,
         resume_errored=True,
     )
-    return _fit(tuner, spec, run_dir, experiment)
+    return _fit(tuner, run)
 
 
-def _tracking(spec: SearchSpec, run_dir: Path, address: str | None) -> list[Any]:
+def _tracking(run: Run) -> list[Any]:
     from rsearch.tune.tracking_callback import TrackingCallback
 
-    manifest = json.loads((run_dir / MANIFEST).read_text())
-    spec_copy = run_dir / SPEC_AS_WRITTEN
-    return [TrackingCallback(spec, run_dir, spec_copy, address, manifest.get("tracking_uri"))]
+    return [TrackingCallback(run)]
 
 
-def _write_run_files(
+def write_run_files(
     run_dir: Path,
     spec: SearchSpec,
     spec_path: Path | None,
     address: str | None,
-    tracking_uri: str | None,
     track: bool,
-    experiment: str | None = None,
-) -> None:
+    root: StorageRoot,
+    experiment: str | None,
+) -> Run:
+    """Write a new run directory's records: the spec as written and resolved, the manifest.
+
+    Args:
+        run_dir: The fresh run directory (`rsearch.rundir.create_run_dir`).
+        spec: The validated spec, flags applied.
+        spec_path: The file it came from, if any.
+        address: The Ray cluster joined (None: embedded).
+        track: Whether the search is recorded in MLflow.
+        root: The storage root the directory was created under.
+        experiment: Tune's experiment URI for URI storage, else None.
+    """
     if spec_path is not None:
         shutil.copyfile(spec_path, run_dir / SPEC_AS_WRITTEN)
-    (run_dir / SPEC_RESOLVED).write_text(
-        yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
+    resolved = spec.model_dump(mode="json")
+    write_atomic(run_dir / SPEC_RESOLVED, yaml.safe_dump(resolved, sort_keys=False))
+    manifest = new_manifest(
+        name=spec.name,
+        spec_hash=spec_hash(resolved),
+        spec_path=str(spec_path) if spec_path else None,
+        ray_address=address or "embedded",
+        tracked=track,
+        # Resolved once, absolute: `report`, `best` and `ui` find the store from anywhere.
+        tracking_uri=resolve_tracking_uri(spec.tracking.uri) if track else None,
+        storage_root=root.remote or str(root.local),
+        experiment=experiment,
     )
-    manifest = {
-        "name": spec.name,
-        "spec_path": str(spec_path) if spec_path else None,
-        "ray_address": address or "embedded",
-        "tracking_uri": tracking_uri,
-        "tracked": track,
-        # Tune's experiment and the Train runs when they are not in this directory (a URI).
-        "experiment": experiment,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    (run_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    write_manifest(run_dir, manifest)
+    return Run(run_dir, manifest, spec)
 
 
 def _trainable(setup: TrialSetup) -> Any:
@@ -263,8 +247,8 @@ def make_tuner(
     from rsearch.tune.study_callback import StudyCallback
 
     root = storage_root or str(run_dir.parent)
-    setup = TrialSetup.from_spec(spec, uri_join(root, run_dir.name, "train"))
-    searcher = OptunaSearcher(spec, study_file(run_dir), spec.budget_epochs)
+    setup = TrialSetup.from_spec(spec, uri_join(root, run_dir.name, TRAIN_DIR))
+    searcher = OptunaSearcher(spec, run_dir / STUDY_FILE, spec.budget_epochs)
     callbacks = [*(callbacks or []), *([LiveTable(spec)] if live else [])]
     search_alg: Any = searcher
     param_space: dict[str, Any] = {}
@@ -299,12 +283,14 @@ def make_tuner(
     )
 
 
-def _fit(tuner: Any, spec: SearchSpec, run_dir: Path, experiment: str | None = None) -> RunInfo:
+def _fit(tuner: Any, run: Run) -> RunInfo:
     grid = tuner.fit()
     errors = [f"{Path(r.path).name}: {_first_line(r.error)}" for r in grid if r.error]
-    if experiment is not None:
-        _publish_records(run_dir, experiment, strict=False)
-    return RunInfo(run_dir=run_dir, num_trials=len(grid), errors=errors, experiment=experiment)
+    if run.manifest.experiment is not None:
+        _publish_records(run, strict=False)
+    return RunInfo(
+        run_dir=run.path, num_trials=len(grid), errors=errors, experiment=run.manifest.experiment
+    )
 
 
 def _check_storage(experiment: str) -> None:
@@ -314,18 +300,17 @@ def _check_storage(experiment: str) -> None:
         raise UserError(f"cannot write to the search's storage {experiment}: {e}") from None
 
 
-def _publish_records(run_dir: Path, experiment: str, strict: bool) -> None:
+def _publish_records(run: Run, strict: bool) -> None:
     """Put the run's record files beside Tune's in the storage, and Tune's results here.
 
     Args:
-        run_dir: The local control directory.
-        experiment: Tune's experiment URI.
+        run: The run, its directory the local control directory.
         strict: Raise on failure (before the search); afterwards only warn, since every record
             is safe in run_dir and `rsearch resume` publishes again.
     """
-    records = [SPEC_AS_WRITTEN, SPEC_RESOLVED, MANIFEST, STUDY_FILE]
+    run_dir, experiment = run.path, run.tune_path
     try:
-        upload_files([run_dir / n for n in records if (run_dir / n).is_file()], experiment)
+        upload_files([run_dir / n for n in RECORD_FILES if (run_dir / n).is_file()], experiment)
         if not strict:
             download_trial_results(experiment, run_dir)
     except OSError as e:

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ray.tune.search import Searcher
 
+from rsearch.rundir import METRICS_ATTR, TUNE_TRIAL_ID_ATTR, TrialBook
 from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.budget import budget_check
-from rsearch.tune.searchers import create_study, journal_storage
+from rsearch.tune.searchers import create_study
 from rsearch.tune.space import propose
 
 if TYPE_CHECKING:
@@ -37,13 +38,10 @@ SUMMARY_METRICS = (
 )
 """Final metrics kept on each Optuna trial, for reports without Ray's files."""
 
-METRICS_ATTR = "metrics"
-"""User attribute of an Optuna trial holding its final SUMMARY_METRICS."""
-
 PARAMS = "params"
+"""Key of the searched values in a Tune trial's config."""
 OPTUNA_TRIAL = "optuna_trial"
 """Key of the Optuna trial number in a config proposed up front (PBT populations)."""
-"""Key of the searched values in a Tune trial's config."""
 
 
 class OptunaSearcher(Searcher):
@@ -65,17 +63,25 @@ class OptunaSearcher(Searcher):
         self._numbers: dict[str, int] = {}  # Tune trial id -> Optuna trial number
         self._last_epoch: dict[str, int] = {}
         self._study: optuna.Study | None = None
+        self._book: TrialBook | None = None
 
     @property
     def study(self) -> optuna.Study:
         """The Optuna study (loaded lazily: the searcher is pickled with the experiment)."""
         if self._study is None:
-            self._study = create_study(self._spec, storage=journal_storage(self._study_file))
+            self._study = create_study(self._spec, self._study_file)
         return self._study
+
+    @property
+    def book(self) -> TrialBook:
+        """Bookkeeping on the study's trials by number (no Trial objects built)."""
+        if self._book is None:
+            self._book = TrialBook(self.study)
+        return self._book
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_study"] = None
+        state["_study"] = state["_book"] = None
         return state
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
@@ -94,7 +100,7 @@ class OptunaSearcher(Searcher):
             return Searcher.FINISHED  # type: ignore[return-value]  # Tune's own sentinel
         trial, params = propose(self.study, self._spec, budget_check(self._spec))
         self._numbers[trial_id] = trial.number
-        trial.set_user_attr("tune_trial_id", trial_id)
+        trial.set_user_attr(TUNE_TRIAL_ID_ATTR, trial_id)
         return {PARAMS: params}
 
     def _orphan(self) -> optuna.trial.FrozenTrial | None:
@@ -115,7 +121,7 @@ class OptunaSearcher(Searcher):
 
     def _adopt(self, trial_id: str, orphan: optuna.trial.FrozenTrial) -> None:
         self._numbers[trial_id] = orphan.number
-        self._set_attr(trial_id, "tune_trial_id", trial_id)
+        self._set_attr(trial_id, TUNE_TRIAL_ID_ATTR, trial_id)
 
     def initial_population(self, n: int) -> list[dict[str, Any]]:
         """Configurations for n trials proposed up front (PBT, which takes no searcher).
@@ -139,11 +145,11 @@ class OptunaSearcher(Searcher):
         if trial_id in self._numbers:
             return
         for frozen in self.study.get_trials(deepcopy=False):
-            if frozen.user_attrs.get("tune_trial_id") == trial_id:
+            if frozen.user_attrs.get(TUNE_TRIAL_ID_ATTR) == trial_id:
                 self._numbers[trial_id] = frozen.number
                 return
         self._numbers[trial_id] = number
-        self._set_attr(trial_id, "tune_trial_id", trial_id)
+        self._set_attr(trial_id, TUNE_TRIAL_ID_ATTR, trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         """Record the epoch's objective as an intermediate value (single objective only)."""
@@ -156,9 +162,7 @@ class OptunaSearcher(Searcher):
             import optuna
 
             try:
-                self._storage().set_trial_intermediate_value(
-                    self._internal_id(trial_id), epoch, float(value)
-                )
+                self.book.set_intermediate_value(self._numbers[trial_id], epoch, float(value))
             except optuna.exceptions.UpdateFinishedTrialError:
                 # Tune's experiment snapshot can lag the study: after a resume it reruns a
                 # trial the study already holds as finished, whose record stays as it was.
@@ -171,7 +175,7 @@ class OptunaSearcher(Searcher):
         import optuna
 
         number = self._numbers.get(trial_id)
-        if number is None or self._trial_state(number).is_finished():
+        if number is None or self.book.state(number).is_finished():
             return
         result = result or {}
         # Tune withholds from the searcher the result on which a scheduler stops a trial;
@@ -189,23 +193,8 @@ class OptunaSearcher(Searcher):
         else:
             self.study.tell(number, values=[float(v) for v in values])  # type: ignore[arg-type]
 
-    # Optuna's Trial objects redo the sampler's relative sampling when built (tens of ms at a
-    # thousand trials); bookkeeping goes through the study's storage instead.
-
-    def _storage(self) -> optuna.storages.BaseStorage:
-        return self.study._storage
-
-    def _internal_id(self, trial_id: str) -> int:
-        number = self._numbers[trial_id]
-        return self._storage().get_trial_id_from_study_id_trial_number(self.study._study_id, number)
-
     def _set_attr(self, trial_id: str, key: str, value: Any) -> None:
-        self._storage().set_trial_user_attr(self._internal_id(trial_id), key, value)
-
-    def _trial_state(self, number: int) -> optuna.trial.TrialState:
-        storage = self._storage()
-        internal = storage.get_trial_id_from_study_id_trial_number(self.study._study_id, number)
-        return storage.get_trial(internal).state
+        self.book.set_user_attr(self._numbers[trial_id], key, value)
 
     def save(self, checkpoint_path: str) -> None:
         """Persist the trial mapping (the study itself lives in its own storage)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rsearch.rundir import SCALING_ATTR
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import SearchSpec
 from rsearch.spec.space_paths import apply_params
 from rsearch.tune.budget import budget_check
 from rsearch.tune.searchers import create_study
-from rsearch.tune.space import SCALING_ATTR, propose
+from rsearch.tune.space import propose
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from rsearch.rundir import open_study
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.space import search_grid
 
@@ -60,35 +61,21 @@ def directions(spec: SearchSpec) -> list[Literal["maximize", "minimize"]]:
     return ["maximize" if o.direction == "max" else "minimize" for o in spec.objective]
 
 
-def journal_storage(path: Path) -> optuna.storages.BaseStorage:
-    """Optuna's journal-file storage at path: append-only, safe for several readers."""
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
-
-
-def create_study(
-    spec: SearchSpec, storage: optuna.storages.BaseStorage | None = None, name: str | None = None
-) -> optuna.Study:
+def create_study(spec: SearchSpec, study_file: Path | None = None) -> optuna.Study:
     """A study for the spec with its warm-start recipes queued first.
 
     Args:
         spec: The search.
-        storage: Where the study persists (see journal_storage); None keeps it in memory.
-        name: The study name in that storage (defaults to the spec's name).
+        study_file: The run's journal file (`rsearch.rundir`); None keeps the study in memory
+            (dry runs).
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=name or spec.name,
-        storage=storage,
-        sampler=make_sampler(spec),
-        directions=directions(spec),
-        load_if_exists=True,
-    )
+    if study_file is not None:
+        study = open_study(study_file, spec.name, make_sampler(spec), directions(spec))
+    else:
+        study = optuna.create_study(sampler=make_sampler(spec), directions=directions(spec))
     if not study.trials:  # a resumed study already holds its warm starts
         for params in spec.search.warm_start:
             study.enqueue_trial(params, skip_if_exists=True)

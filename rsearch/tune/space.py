@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rsearch.errors import UserError
+from rsearch.rundir import REJECTED_ATTR, SCALING_ATTR
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.scaling import GAMMA_BAND, PREFIX, Infeasible, Strategy, scaled_values
@@ -17,10 +18,6 @@ if TYPE_CHECKING:
 
 AnyParam = FloatParam | IntParam | CategoricalParam
 
-SCALING_ATTR = "scaling"
-"""User attribute of an Optuna trial holding its scaling strategy's numbers (alpha, ...)."""
-REJECTED_ATTR = "rejected"
-"""User attribute of a PRUNED Optuna trial that was refused before training: why."""
 MAX_REJECTED = 200
 """Refused proposals in a row after which a search gives up (its ranges barely fit)."""
 

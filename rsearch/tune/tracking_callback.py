@@ -8,41 +8,32 @@ from typing import Any
 
 from ray.tune import Callback
 
-from rsearch.spec.search import SearchSpec
+from rsearch.errors import UserError
+from rsearch.rundir import SPEC_AS_WRITTEN, Run, best_trials, open_study
 from rsearch.tune.optuna_searcher import PARAMS
 from rsearch.tune.trainable import TrialSetup, pointed_checkpoint
 
 log = logging.getLogger(__name__)
-
-STATE_DIR = "mlflow"
-"""Folder of the run directory holding the MLflow outbox and staged artifacts."""
 
 
 class TrackingCallback(Callback):
     """Turns Tune's trial events into SearchRecorder calls: parent run, child runs, metrics.
 
     Args:
-        spec: The search.
-        run_dir: Its run directory (names the parent run across resumes).
-        spec_path: The spec file as written (logged on the parent), if any.
-        ray_address: The cluster the search runs on, None for the embedded Ray.
-        tracking_uri: Overrides the spec's and the environment's tracking URI.
+        run: The search's run directory (names the parent run across resumes); its manifest
+            names the MLflow store, resolved once when the search started.
     """
 
-    def __init__(
-        self,
-        spec: SearchSpec,
-        run_dir: Path,
-        spec_path: Path | None = None,
-        ray_address: str | None = None,
-        tracking_uri: str | None = None,
-    ):
-        self._spec = spec
-        self._run_dir = run_dir
-        self._spec_path = spec_path if spec_path and spec_path.is_file() else None
-        self._ray_address = ray_address
-        self._uri = tracking_uri or spec.tracking.uri
-        self._setup = TrialSetup.from_spec(spec, str(run_dir / "train"))
+    def __init__(self, run: Run):
+        self._run = run
+        self._spec = run.spec
+        self._run_dir = run.path
+        spec_copy = run.path / SPEC_AS_WRITTEN
+        self._spec_path = spec_copy if spec_copy.is_file() else None
+        address = run.manifest.ray_address
+        self._ray_address = None if address == "embedded" else address
+        self._uri = run.manifest.tracking_uri
+        self._setup = TrialSetup.from_spec(run.spec, run.train_root)
         self._recorder: Any = None
 
     def setup(
@@ -57,8 +48,8 @@ class TrackingCallback(Callback):
 
         self._recorder = SearchRecorder(
             self._uri,
-            self._spec.tracking.experiment or self._spec.name,
-            self._run_dir / STATE_DIR,
+            self._run.experiment_name,
+            self._run.tracking_state,
             checkpoints=self._spec.tracking.checkpoints,
         )
         self._recorder.start_search(
@@ -106,21 +97,19 @@ class TrackingCallback(Callback):
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         """Close the parent with the best trial(s) from the study, and send what is queued."""
-        from rsearch.tune.results import best_trials
-
         best_ids: list[str] = []
         best_metrics: dict[str, Any] = {}
         try:
-            _, best = best_trials(self._run_dir)
-            best_ids = [str(t.metrics.get("tune_trial_id")) for t in best]
+            best = best_trials(open_study(self._run.study_file, self._spec.name), self._spec)
+            best_ids = [t.tune_trial_id for t in best if t.tune_trial_id]
             best_metrics = {f"best_{k}": v for k, v in best[0].metrics.items()}
-        except Exception as e:  # no completed trial: the parent still closes
+        except UserError as e:  # no study or no completed trial: the parent still closes
             log.warning("no best trial to record: %s", e)
         if not self._recorder.end_search(best_ids, best_metrics):
             log.warning(
                 "MLflow unreachable: %d records stay queued in %s and are sent on resume",
                 self._recorder.queued,
-                self._run_dir / STATE_DIR,
+                self._run.tracking_state,
             )
 
     def __getstate__(self) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def test_submit_storage_and_package_errors(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     base = ["submit", str(spec), "--address", url, "--tracking-uri", "http://m:5000"]
     _fails_cleanly(base, f"{spec}:9:1: storage = './runs' is a relative local path")
-    _fails_cleanly([*base, "--package", "zip"], "--package must be auto, installed or ship")
+    _fails_cleanly([*base, "--package", "zip"], "'zip' is not one of 'auto', 'installed', 'ship'")
 
 
 def test_run_on_a_remote_cluster_refuses_local_storage(tmp_path: Path) -> None:

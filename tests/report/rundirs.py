@@ -6,7 +6,6 @@ states, values and final metrics, so the expected report can be computed indepen
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,13 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from rsearch.rundir import MANIFEST, SPEC_RESOLVED, study_file
+from rsearch.rundir import (
+    SPEC_RESOLVED,
+    STUDY_FILE,
+    new_manifest,
+    spec_hash,
+    write_manifest,
+)
 from rsearch.spec import SearchSpec
 
 SPEC = {
@@ -99,14 +104,14 @@ def make_run(
     )
     run_dir = root / "run"
     run_dir.mkdir(parents=True)
-    (run_dir / SPEC_RESOLVED).write_text(
-        yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
-    )
-    (run_dir / MANIFEST).write_text(json.dumps({"name": spec.name, "tracked": tracked}))
+    resolved = spec.model_dump(mode="json")
+    (run_dir / SPEC_RESOLVED).write_text(yaml.safe_dump(resolved, sort_keys=False))
+    manifest = new_manifest(name=spec.name, spec_hash=spec_hash(resolved), tracked=tracked)
+    write_manifest(run_dir, manifest)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=spec.name,
-        storage=JournalStorage(JournalFileBackend(str(study_file(run_dir)))),
+        storage=JournalStorage(JournalFileBackend(str(run_dir / STUDY_FILE))),
         directions=["maximize" if o["mode"] == "max" else "minimize" for o in objective],
     )
     for i, t in enumerate(trials):

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from rsearch.cli import app
 from rsearch.cli.report import report_after_search
-from rsearch.errors import UserError
 from rsearch.report import write_report
 from rsearch.report.data import load_search
 from rsearch.report.pareto import COST_AXES, accuracy_front, non_dominated, search_front
+from rsearch.rundir import open_run
 from tests.report.rundirs import (
     COMPOUND,
     SECTIONS,
@@ -257,9 +257,10 @@ def test_no_finished_trial_is_exit_2(tmp_path: Path) -> None:
 def test_unknown_format_is_exit_2(tmp_path: Path) -> None:
     run_dir, _ = make_run(tmp_path, random_trials(2, 11, ("val_top1",)))
     res = runner.invoke(app, ["report", str(run_dir), "--format", "pdf"])
-    assert res.exit_code == 2 and "--format must be html or md, not 'pdf'" in res.stderr
-    with pytest.raises(UserError, match="html or md"):
-        write_report(run_dir, fmt="pdf")
+    assert res.exit_code == 2 and "'pdf' is not one of 'html', 'md'" in res.stderr
+    assert "Traceback" not in res.output
+    with pytest.raises(ValueError, match="'pdf' is not a valid ReportFormat"):
+        write_report(run_dir, fmt="pdf")  # type: ignore[arg-type]
 
 
 def test_untracked_search_is_not_logged(tmp_path: Path) -> None:
@@ -275,7 +276,7 @@ def test_report_after_search_warns_instead_of_failing(
     # A tracked search whose store holds no run for it: the report is written, logging warns.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'absent.db'}")
     run_dir, _ = make_run(tmp_path, random_trials(3, 13, ("val_top1",)))
-    report_after_search(run_dir)
+    report_after_search(open_run(run_dir))
     captured = capsys.readouterr()
     assert (run_dir / "report" / "report.html").is_file()
     assert "warning: no report written or logged: no MLflow run was recorded" in captured.err

@@ -6,14 +6,15 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from rsearch.rundir import COST_ATTR, REJECTED_ATTR
 from rsearch.spec import Recipe, SpecError, parse_spec_text
 from rsearch.spec.scaling import Constraints, Infeasible
 from rsearch.spec.space_paths import apply_params
 from rsearch.train.measure import model_cost
-from rsearch.tune.budget import COST_ATTR, budget_check, check_budget
+from rsearch.tune.budget import budget_check, check_budget
 from rsearch.tune.sample import sample_trials
 from rsearch.tune.searchers import create_study
-from rsearch.tune.space import REJECTED_ATTR, propose
+from rsearch.tune.space import propose
 
 SHRINK = """\
 name: shrink

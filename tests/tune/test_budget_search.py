@@ -7,10 +7,10 @@ from pathlib import Path
 import optuna
 import pytest
 
+from rsearch.rundir import REJECTED_ATTR
 from rsearch.spec import load_spec
 from rsearch.tune.driver import run_search
-from rsearch.tune.results import load_study
-from rsearch.tune.space import REJECTED_ATTR
+from tests.study_helpers import load_study
 from tests.tune.mlflow_checks import search_runs
 
 pytestmark = pytest.mark.slow

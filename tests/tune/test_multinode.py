@@ -25,7 +25,7 @@ import pytest
 from rsearch.cluster.auth import resolve_token
 from rsearch.spec import load_spec
 from rsearch.tune.driver import run_search
-from rsearch.tune.results import load_study
+from tests.study_helpers import load_study
 from tests.tune.conftest import write_spec
 from tests.tune.mlflow_checks import epoch_steps, search_runs
 

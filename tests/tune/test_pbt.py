@@ -9,7 +9,7 @@ import torch
 
 from rsearch.spec import load_spec
 from rsearch.tune.driver import run_search
-from rsearch.tune.results import load_study
+from tests.study_helpers import load_study
 from tests.tune.conftest import write_spec
 
 pytestmark = pytest.mark.slow

@@ -12,9 +12,9 @@ from pathlib import Path
 import optuna
 import pytest
 
+from rsearch.rundir import STUDY_FILE
 from rsearch.spec import load_spec
-from rsearch.tune.driver import study_file
-from rsearch.tune.results import load_study
+from tests.study_helpers import load_study
 from tests.tune.conftest import write_spec
 from tests.tune.mlflow_checks import epoch_steps, search_runs
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def _finished_trials(run_dir: Path, spec_path: Path) -> int:
-    if not study_file(run_dir).is_file():
+    if not (run_dir / STUDY_FILE).is_file():
         return 0
     trials = load_study(run_dir, load_spec(spec_path)).trials
     return sum(t.state.is_finished() for t in trials)

@@ -12,7 +12,7 @@ from rsearch.cli import app
 from rsearch.errors import UserError
 from rsearch.spec import load_recipe, load_spec
 from rsearch.tune.driver import run_search
-from rsearch.tune.results import best_trials, load_study, trial_outcomes
+from tests.study_helpers import load_study, run_best, run_trials
 from tests.tune.conftest import write_spec
 from tests.tune.mlflow_checks import epoch_steps, search_runs
 
@@ -62,7 +62,7 @@ def test_asha_search_prunes_and_exports(ray_2cpu: None, tmp_path: Path) -> None:
             assert child.info.status == "FINISHED"
     assert parent.info.status == "FINISHED"
 
-    _, best = best_trials(info.run_dir)
+    _, best = run_best(info.run_dir)
     assert best[0].values == [max(t.values[0] for t in trials if t.values)]
     export = tmp_path / "best.yaml"
     res = runner.invoke(
@@ -88,7 +88,7 @@ def test_multi_objective_returns_non_dominated_set(ray_2cpu: None, tmp_path: Pat
     path.write_text(text)
     spec = load_spec(path)
     info = run_search(spec, path, live=False)
-    _, outcomes = trial_outcomes(info.run_dir)
+    _, outcomes = run_trials(info.run_dir)
     done = [o for o in outcomes if o.state == "COMPLETE"]
     assert len(done) == 4
 
@@ -96,7 +96,7 @@ def test_multi_objective_returns_non_dominated_set(ray_2cpu: None, tmp_path: Pat
         return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
 
     expected = {o.number for o in done if not any(dominates(p.values, o.values) for p in done)}
-    _, front = best_trials(info.run_dir)
+    _, front = run_best(info.run_dir)
     assert {o.number for o in front} == expected
 
 

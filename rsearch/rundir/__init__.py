@@ -1,0 +1,73 @@
+"""The run directory: its layout, typed manifest, study and trial views (one owner).
+
+The search driver writes a run directory through this package, and every command that reads
+one (`resume`, `best`, `report`, tracking) reads it through `open_run`, `open_study` and
+`TrialView`. Imports no Ray and no MLflow; Optuna only inside the functions that need it.
+"""
+
+from rsearch.rundir.layout import (
+    MANIFEST,
+    RECORD_FILES,
+    SPEC_AS_WRITTEN,
+    SPEC_RESOLVED,
+    STUDY_FILE,
+    TRACKING_STATE_DIR,
+    TRAIN_DIR,
+    create_run_dir,
+    is_run_dir,
+    write_atomic,
+)
+from rsearch.rundir.manifest import Manifest, new_manifest, read_manifest, spec_hash, write_manifest
+from rsearch.rundir.run import Run, open_run
+from rsearch.rundir.study import (
+    COST_ATTR,
+    METRICS_ATTR,
+    REJECTED_ATTR,
+    SCALING_ATTR,
+    TUNE_TRIAL_ID_ATTR,
+    StudyNotFound,
+    TrialBook,
+    journal_storage,
+    open_study,
+)
+from rsearch.rundir.trials import (
+    NoCompletedTrial,
+    TrialView,
+    best_trials,
+    trial_views,
+    warm_start_trial,
+)
+
+__all__ = [
+    "COST_ATTR",
+    "MANIFEST",
+    "METRICS_ATTR",
+    "RECORD_FILES",
+    "REJECTED_ATTR",
+    "SCALING_ATTR",
+    "SPEC_AS_WRITTEN",
+    "SPEC_RESOLVED",
+    "STUDY_FILE",
+    "TRACKING_STATE_DIR",
+    "TRAIN_DIR",
+    "TUNE_TRIAL_ID_ATTR",
+    "Manifest",
+    "NoCompletedTrial",
+    "Run",
+    "StudyNotFound",
+    "TrialBook",
+    "TrialView",
+    "best_trials",
+    "create_run_dir",
+    "is_run_dir",
+    "journal_storage",
+    "new_manifest",
+    "open_run",
+    "open_study",
+    "read_manifest",
+    "spec_hash",
+    "trial_views",
+    "warm_start_trial",
+    "write_atomic",
+    "write_manifest",
+]

@@ -1,0 +1,58 @@
+"""The files of a run directory, and creating one.
+
+A run directory (`<storage root>/<name>-<timestamp>/`) is Tune's experiment directory plus
+rsearch's own files, named here so the search driver, `rsearch best`, reports and tracking
+agree without depending on each other.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+MANIFEST = "rsearch.json"
+"""The run's typed manifest (see `rsearch.rundir.manifest`)."""
+SPEC_AS_WRITTEN = "spec.yaml"
+"""The spec file as the user wrote it."""
+SPEC_RESOLVED = "resolved.yaml"
+"""The validated spec with every default, flag and override applied: what the search ran."""
+STUDY_FILE = "optuna.journal"
+"""The run's Optuna study: a journal file, far faster than SQLite at a thousand trials."""
+TRAIN_DIR = "train"
+"""Ray Train's runs of the trials (their checkpoints), under Tune's experiment directory."""
+TRACKING_STATE_DIR = "mlflow"
+"""The MLflow outbox and the files staged for it."""
+RECORD_FILES = (SPEC_AS_WRITTEN, SPEC_RESOLVED, MANIFEST, STUDY_FILE)
+"""rsearch's own records, copied beside Tune's experiment when the storage is a URI."""
+
+
+def is_run_dir(run_dir: Path) -> bool:
+    """Whether run_dir holds an rsearch manifest and resolved spec."""
+    return (run_dir / MANIFEST).is_file() and (run_dir / SPEC_RESOLVED).is_file()
+
+
+def create_run_dir(root: Path, name: str) -> Path:
+    """Create a fresh run directory `<root>/<name>-<YYYYmmdd-HHMMSS>` and return it.
+
+    Creation is atomic (`mkdir` without exist_ok): two searches started in the same second
+    get different directories, one of them with a random suffix, never one shared.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    candidate = root / stem
+    for _ in range(100):
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            candidate = root / f"{stem}-{secrets.token_hex(3)}"
+    raise FileExistsError(f"could not create a run directory for {name} under {root}")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path through a temporary file and a rename: readers never see half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,78 @@
+"""A run directory opened once: its path, manifest and resolved spec, read together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from rsearch.errors import UserError
+from rsearch.rundir.layout import SPEC_RESOLVED, TRACKING_STATE_DIR, TRAIN_DIR
+from rsearch.rundir.manifest import Manifest, read_manifest
+from rsearch.settings import uri_join
+from rsearch.spec.search import SearchSpec
+
+
+@dataclass(frozen=True)
+class Run:
+    """A search's run directory as every reader sees it.
+
+    Attributes:
+        path: The run directory (absolute).
+        manifest: What the search was started with.
+        spec: The resolved spec the search ran.
+    """
+
+    path: Path
+    manifest: Manifest
+    spec: SearchSpec
+
+    @property
+    def study_file(self) -> Path:
+        """The Optuna study's journal file."""
+        return self.path / self.manifest.study_storage
+
+    @property
+    def tune_path(self) -> str:
+        """Tune's experiment: a URI for URI storage, else the run directory itself."""
+        return self.manifest.experiment or str(self.path)
+
+    @property
+    def train_root(self) -> str:
+        """Where Ray Train keeps the trials' runs (a path or a URI)."""
+        return uri_join(self.tune_path, TRAIN_DIR)
+
+    @property
+    def tracking_state(self) -> Path:
+        """The directory holding the MLflow outbox."""
+        return self.path / TRACKING_STATE_DIR
+
+    @property
+    def experiment_name(self) -> str:
+        """The MLflow experiment the search is recorded in."""
+        return self.spec.tracking.experiment or self.spec.name
+
+
+def open_run(run_dir: Path) -> Run:
+    """Read a run directory's manifest and resolved spec, once.
+
+    Raises:
+        UserError: When run_dir is not an rsearch run directory, or its records are damaged.
+    """
+    path = run_dir.expanduser().resolve()
+    manifest = read_manifest(path)
+    spec_file = path / SPEC_RESOLVED
+    if not spec_file.is_file():
+        raise UserError(f"{path} is not an rsearch run directory (no {SPEC_RESOLVED})")
+    try:
+        spec = SearchSpec.model_validate(yaml.safe_load(spec_file.read_text(encoding="utf-8")))
+    except (yaml.YAMLError, ValidationError) as e:
+        raise UserError(f"{spec_file} is damaged: {_first_line(e)}") from None
+    return Run(path, manifest, spec)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
