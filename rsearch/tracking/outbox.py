@@ -63,9 +63,7 @@ class Outbox:
         if self._sent == self._count:
             self.clear()
             return
-        tmp = self._offset_path.with_suffix(".tmp")
-        tmp.write_text(str(self._sent))
-        os.replace(tmp, self._offset_path)
+        _write_atomically(self._offset_path, str(self._sent).encode())
 
     def clear(self) -> None:
         """Forget every record."""
@@ -87,7 +85,7 @@ class Outbox:
         data = self.path.read_bytes()
         whole = data[: data.rfind(b"\n") + 1]
         if len(whole) != len(data):
-            self.path.write_bytes(whole)
+            _write_atomically(self.path, whole)
         return whole.count(b"\n")
 
     def _read_offset(self) -> int:
@@ -95,3 +93,10 @@ class Outbox:
             return int(self._offset_path.read_text())
         except (FileNotFoundError, ValueError):
             return 0
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Replace a file's content so that a crash mid-write leaves the old content whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
