@@ -20,6 +20,16 @@ from mlflow import MlflowClient
 from rsearch.tracking.entities import MAX_TAG_VALUE, cap, json_safe, numeric, params_of
 from rsearch.tracking.outbox import Outbox
 from rsearch.tracking.provenance import search_tags
+from rsearch.tracking.records import (
+    Artifact,
+    EndSearch,
+    EndTrial,
+    Metrics,
+    OpenSearch,
+    OpenTrial,
+    SearchArtifacts,
+    TrialStatus,
+)
 from rsearch.tracking.redact import redact, redact_text
 from rsearch.tracking.runs import RunBook, normalise_run_dir
 from rsearch.tracking.sender import TAG_CHECKPOINT, TAG_ERROR, TAG_PRUNED, Sender
@@ -29,7 +39,6 @@ from rsearch.tracking.store import HTTP_LIMITS, artifact_root, ensure_store, res
 log = logging.getLogger(__name__)
 
 CheckpointPolicy = Literal["none", "best", "all"]
-TrialStatus = Literal["FINISHED", "KILLED", "FAILED"]
 
 TAG_SEARCHED = "rsearch.searched"
 
@@ -164,16 +173,13 @@ class SearchRecorder:
                 limits=self._http_limits,
                 where=redact_text(self.tracking_uri),
             )
-            artifacts = self._staging.spec(spec_resolved, spec_written)
-            record_tags = search_tags(spec_resolved, spec_written, ray_address, tags or {})
             self._sender.submit(
-                {
-                    "op": "open_search",
-                    "ts": _now_ms(),
-                    "params": params_of(redact(dict(settings))),
-                    "tags": record_tags,
-                    "artifacts": artifacts,
-                }
+                OpenSearch(
+                    ts=_now_ms(),
+                    params=params_of(redact(dict(settings))),
+                    tags=search_tags(spec_resolved, spec_written, ray_address, tags or {}),
+                    artifacts=self._staging.spec(spec_resolved, spec_written),
+                )
             )
             return self.parent_run_id
 
@@ -195,14 +201,13 @@ class SearchRecorder:
                 params.setdefault(path, value)
             recipe_file = self._staging.yaml(f"trials/{trial_id}/recipe.yaml", safe_recipe)
             sender.submit(
-                {
-                    "op": "open_trial",
-                    "trial": trial_id,
-                    "ts": _now_ms(),
-                    "params": params,
-                    "tags": {TAG_SEARCHED: cap(",".join(searched), MAX_TAG_VALUE) or None},
-                    "artifacts": [[recipe_file, None]],
-                }
+                OpenTrial(
+                    trial=trial_id,
+                    ts=_now_ms(),
+                    params=params,
+                    tags={TAG_SEARCHED: cap(",".join(searched), MAX_TAG_VALUE) or None},
+                    artifacts=[(recipe_file, None)],
+                )
             )
 
     def trial_result(self, trial_id: str, metrics: Mapping[str, Any], step: int) -> None:
@@ -221,8 +226,8 @@ class SearchRecorder:
             return
         with self._lock:
             sender = self._require_search()
-            record = {"op": "metrics", "trial": trial_id, "step": int(step), "ts": _now_ms()}
-            sender.submit({**record, "values": values}, droppable=True)
+            record = Metrics(trial=trial_id, step=int(step), ts=_now_ms(), values=values)
+            sender.submit(record, droppable=True)
 
     def trial_ended(
         self,
@@ -258,22 +263,21 @@ class SearchRecorder:
             if error:
                 tags[TAG_ERROR] = cap(redact_text(error), MAX_TAG_VALUE)
             summary_file = self._staging.json(f"trials/{trial_id}/metrics.json", summary)
-            artifacts: list[list[str | None]] = [[summary_file, None]]
+            artifacts: list[Artifact] = [(summary_file, None)]
             if checkpoint is not None:
                 tags[TAG_CHECKPOINT] = str(checkpoint)
                 self._checkpoint_paths[trial_id] = str(checkpoint)
                 if self._checkpoints == "all":
-                    artifacts.append([str(checkpoint), "checkpoint"])
+                    artifacts.append((str(checkpoint), "checkpoint"))
             sender.submit(
-                {
-                    "op": "end_trial",
-                    "trial": trial_id,
-                    "ts": _now_ms(),
-                    "status": status,
-                    "final": final,
-                    "tags": tags,
-                    "artifacts": artifacts,
-                }
+                EndTrial(
+                    trial=trial_id,
+                    ts=_now_ms(),
+                    status=status,
+                    final=final,
+                    tags=tags,
+                    artifacts=artifacts,
+                )
             )
 
     def end_search(
@@ -299,16 +303,15 @@ class SearchRecorder:
             known = self._checkpoint_paths
             checkpoints = {t: known[t] for t in best_trial_ids if t in known}
             sender.submit(
-                {
-                    "op": "end_search",
-                    "ts": _now_ms(),
-                    "status": status,
-                    "best": list(best_trial_ids),
-                    "metrics": numeric(best_metrics or {}),
-                    "checkpoints": checkpoints,
-                    "artifacts": [[str(p), None] for p in artifacts],
-                    "dropped": sender.dropped,
-                }
+                EndSearch(
+                    ts=_now_ms(),
+                    status=status,
+                    best=list(best_trial_ids),
+                    metrics=numeric(best_metrics or {}),
+                    checkpoints=checkpoints,
+                    artifacts=[(str(p), None) for p in artifacts],
+                    dropped=sender.dropped,
+                )
             )
             return self.flush()
 
@@ -321,8 +324,8 @@ class SearchRecorder:
         """
         with self._lock:
             sender = self._require_search()
-            items = [[str(f), artifact_path] for f in files]
-            sender.submit({"op": "search_artifacts", "ts": _now_ms(), "artifacts": items})
+            items: list[Artifact] = [(str(f), artifact_path) for f in files]
+            sender.submit(SearchArtifacts(ts=_now_ms(), artifacts=items))
 
     def tick(self) -> None:
         """Send held-back records if they are due; cheap enough to call on every driver step."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from rsearch.tracking.records import Artifact
 from rsearch.tracking.redact import redact, redact_yaml_text
 
 
@@ -42,14 +43,12 @@ class Staging:
         """Write data as indented JSON, keys sorted; return the path."""
         return self.text(relative, json.dumps(data, indent=2, sort_keys=True))
 
-    def spec(
-        self, spec_resolved: Mapping[str, Any], spec_written: Path | None
-    ) -> list[list[str | None]]:
+    def spec(self, spec_resolved: Mapping[str, Any], spec_written: Path | None) -> list[Artifact]:
         """The resolved spec and the spec as written, secrets masked, for the `spec` folder."""
-        files: list[list[str | None]] = [
-            [self.yaml("spec/resolved.yaml", redact(dict(spec_resolved))), "spec"]
+        files: list[Artifact] = [
+            (self.yaml("spec/resolved.yaml", redact(dict(spec_resolved))), "spec")
         ]
         if spec_written is not None:
             text = redact_yaml_text(Path(spec_written).read_text(encoding="utf-8"))
-            files.append([self.text(f"spec/{Path(spec_written).name}", text), "spec"])
+            files.append((self.text(f"spec/{Path(spec_written).name}", text), "spec"))
         return files

@@ -23,8 +23,8 @@ def test_only_the_tracking_package_imports_mlflow() -> None:
 
 def test_tracking_imports_neither_ray_nor_torch() -> None:
     modules = [
-        *("recorder", "sender", "outbox", "runs", "lookup", "ui", "settings", "store"),
-        *("redact", "provenance", "staging"),
+        *("recorder", "sender", "outbox", "records", "runs", "lookup", "ui", "settings"),
+        *("store", "redact", "provenance", "staging"),
     ]
     code = (
         "import sys\n"
