@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Mapping
 from typing import Any
+
+from mlflow.exceptions import MlflowException
 
 from rsearch.tracking.outbox import Outbox, Pending
 from rsearch.tracking.records import (
@@ -136,6 +139,10 @@ class Sender:
                 count = len(unit) if isinstance(unit, list) else 1
                 try:
                     self._apply(unit)
+                # Broad on purpose: no failure to record may end the search, and the stores
+                # raise many types (MLflow's, requests', SQLAlchemy's, a cloud SDK's for an
+                # s3:// or gs:// artifact root). What may pass is retried later; anything else
+                # costs this unit and is logged with its cause (`_give_up`), so a fault shows.
                 except Exception as exc:
                     if is_transient(exc):
                         self._went_offline(exc)
@@ -168,8 +175,22 @@ class Sender:
 
     def _give_up(self, count: int, op: str, exc: BaseException) -> None:
         self.dropped += count
+        if isinstance(exc, MlflowException):
+            log.error(
+                "MLflow refused %d %r record(s); skipping them: %s",
+                count,
+                op,
+                redact_text(str(exc)),
+            )
+            return
+        # Not a refusal by MLflow, maybe a fault: say where it was raised. Not the whole
+        # traceback, whose lines could show a secret the message has masked.
         log.error(
-            "MLflow refused %d %r record(s); skipping them: %s", count, op, redact_text(str(exc))
+            "could not send %d %r record(s) to MLflow; skipping them: %s (raised at %s)",
+            count,
+            op,
+            redact_text(f"{type(exc).__name__}: {exc}"),
+            _origin(exc),
         )
 
     def _skip_unreadable(self, line: Unreadable) -> None:
@@ -211,7 +232,7 @@ class Sender:
             try:
                 state = self.book.child(trial_id)
                 self.book.log_steps(state, steps)
-            except Exception as exc:
+            except MlflowException as exc:
                 # One trial's bad values must not cost the other trials in the batch theirs.
                 if is_transient(exc):
                     raise
@@ -305,3 +326,12 @@ def _op(unit: Unit) -> str:
     if isinstance(unit, list):
         return "metrics"
     return "unreadable" if isinstance(unit, Unreadable) else unit.op
+
+
+def _origin(exc: BaseException) -> str:
+    """Where an exception was raised: `file:line in function` of its innermost frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "an unknown place"
+    frame = frames[-1]
+    return f"{frame.filename}:{frame.lineno} in {frame.name}"

@@ -1,4 +1,4 @@
-"""A queue a dead driver left: lines in the old format, lines that are no record."""
+"""A queue a dead driver left: old lines, lines that are no record, errors that are no outage."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from rsearch.spec import SearchSpec
 from rsearch.tracking import SearchRecorder
-from rsearch.tracking.runs import normalise_run_dir, search_id
+from rsearch.tracking.runs import RunBook, normalise_run_dir, search_id
 from tests.tracking.conftest import start
 from tests.tracking.helpers import read_search
 
@@ -59,3 +59,40 @@ def test_lines_no_record_are_skipped_said_and_counted_and_the_rest_is_sent(
     assert s.children["t"].data.metrics["params_m"] == 11.2
     assert s.children["t"].info.status == "FINISHED"
     assert s.parent.data.tags["rsearch.dropped_records"] == "2"  # the loss is on record
+
+
+class UploadRefused(Exception):
+    """Stands in for a cloud SDK's error (boto3's for an s3:// artifact root: no S3 here)."""
+
+
+def test_an_error_that_is_no_outage_costs_its_record_and_says_where_it_was_raised(
+    store: str,
+    experiment: str,
+    spec: SearchSpec,
+    spec_file: Path,
+    run_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="rsearch.tracking")
+
+    def refuse(*args: object) -> None:
+        raise UploadRefused("403 Forbidden")
+
+    monkeypatch.setattr(RunBook, "log_artifact", refuse)
+    rec = SearchRecorder(store, experiment, run_dir / "mlflow", flush_interval=0.0)
+    start(rec, spec, spec_file, run_dir)  # its spec files cannot be uploaded
+    report = tmp_path / "report.md"
+    report.write_text("# report")
+    rec.log_search_artifacts([report])
+    monkeypatch.undo()
+    assert rec.end_search()
+
+    assert rec.dropped == 2
+    (first, second) = [r.getMessage() for r in caplog.records]
+    assert "'open_search'" in first and "'search_artifacts'" in second
+    assert "UploadRefused: 403 Forbidden (raised at " in first
+    assert f"{Path(__file__)}:" in first and "in refuse" in first
+    s = read_search(store, experiment)
+    assert s.parent.info.status == "FINISHED"  # what came after was sent
