@@ -16,13 +16,14 @@ from rsearch.tracking.store import ensure_store, resolve_tracking_uri
 
 if TYPE_CHECKING:
     from rsearch.tracking.lookup import find_search_run, log_search_artifacts
-    from rsearch.tracking.recorder import SearchRecorder, git_commit, spec_hash
+    from rsearch.tracking.provenance import git_commit, spec_hash
+    from rsearch.tracking.recorder import SearchRecorder
     from rsearch.tracking.ui import UiServer, runs_url, start_ui
 
 _LAZY = {
     "SearchRecorder": "rsearch.tracking.recorder",
-    "spec_hash": "rsearch.tracking.recorder",
-    "git_commit": "rsearch.tracking.recorder",
+    "spec_hash": "rsearch.tracking.provenance",
+    "git_commit": "rsearch.tracking.provenance",
     "find_search_run": "rsearch.tracking.lookup",
     "log_search_artifacts": "rsearch.tracking.lookup",
     "UiServer": "rsearch.tracking.ui",

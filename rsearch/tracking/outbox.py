@@ -8,12 +8,16 @@ offset update; the recorder makes every record safe to apply twice.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
-Record = dict[str, Any]
+from rsearch.tracking.records import Record, Unreadable, from_line, to_line
+
+Pending = Record | Unreadable
+"""A queued line: a record, or a line this version cannot read (the sender skips it)."""
+
+_SHOWN = 300
+"""Characters of an unreadable line kept for the message that reports it."""
 
 
 class Outbox:
@@ -36,11 +40,11 @@ class Outbox:
         """Queue a record; False (and nothing written) when full and the record is droppable.
 
         Args:
-            record: JSON-serialisable data.
+            record: The record.
             droppable: Whether the record may be refused when the queue is full. Records that
                 open or close runs are never refused, so runs are never left without their end.
         """
-        line = json.dumps(record, separators=(",", ":")) + "\n"
+        line = to_line(record)
         if droppable and self.size() + len(line) > self._max_bytes:
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,13 +53,12 @@ class Outbox:
         self._count += 1
         return True
 
-    def pending(self) -> list[Record]:
-        """The records not yet marked sent, oldest first."""
+    def pending(self) -> list[Pending]:
+        """The records not yet marked sent, oldest first; one entry per line, read or not."""
         if not self:
             return []
-        with open(self.path, encoding="utf-8") as handle:
-            lines = handle.readlines()
-        return [json.loads(line) for line in lines[self._sent :]]
+        lines = self.path.read_bytes().split(b"\n")
+        return [_read(lines[i], i + 1) for i in range(self._sent, self._count)]
 
     def mark_sent(self, count: int) -> None:
         """Record that `count` more of the pending records were sent; empty the queue if all."""
@@ -63,9 +66,7 @@ class Outbox:
         if self._sent == self._count:
             self.clear()
             return
-        tmp = self._offset_path.with_suffix(".tmp")
-        tmp.write_text(str(self._sent))
-        os.replace(tmp, self._offset_path)
+        _write_atomically(self._offset_path, str(self._sent).encode())
 
     def clear(self) -> None:
         """Forget every record."""
@@ -87,7 +88,7 @@ class Outbox:
         data = self.path.read_bytes()
         whole = data[: data.rfind(b"\n") + 1]
         if len(whole) != len(data):
-            self.path.write_bytes(whole)
+            _write_atomically(self.path, whole)
         return whole.count(b"\n")
 
     def _read_offset(self) -> int:
@@ -95,3 +96,18 @@ class Outbox:
             return int(self._offset_path.read_text())
         except (FileNotFoundError, ValueError):
             return 0
+
+
+def _read(line: bytes, number: int) -> Pending:
+    try:
+        return from_line(line)
+    except ValueError as exc:
+        text = line.decode("utf-8", errors="replace")[:_SHOWN]
+        return Unreadable(number, text, str(exc))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Replace a file's content so that a crash mid-write leaves the old content whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

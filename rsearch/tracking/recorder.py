@@ -8,62 +8,39 @@ leaves them for the next recorder of the same run directory (a resumed search) t
 
 from __future__ import annotations
 
-import getpass
-import hashlib
-import json
 import logging
-import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import yaml
 from mlflow import MlflowClient
 
-from rsearch import __version__
-from rsearch.tracking.entities import (
-    MAX_TAG_VALUE,
-    cap,
-    json_safe,
-    numeric,
-    params_of,
-    text_value,
-)
+from rsearch.tracking.entities import MAX_TAG_VALUE, cap, json_safe, numeric, params_of
 from rsearch.tracking.outbox import Outbox
-from rsearch.tracking.redact import redact, redact_text, redact_yaml_text
+from rsearch.tracking.provenance import search_tags
+from rsearch.tracking.records import (
+    Artifact,
+    EndSearch,
+    EndTrial,
+    Metrics,
+    OpenSearch,
+    OpenTrial,
+    SearchArtifacts,
+    TrialStatus,
+)
+from rsearch.tracking.redact import redact, redact_text
 from rsearch.tracking.runs import RunBook, normalise_run_dir
 from rsearch.tracking.sender import TAG_CHECKPOINT, TAG_ERROR, TAG_PRUNED, Sender
+from rsearch.tracking.staging import Staging
 from rsearch.tracking.store import HTTP_LIMITS, artifact_root, ensure_store, resolve_tracking_uri
 
 log = logging.getLogger(__name__)
 
 CheckpointPolicy = Literal["none", "best", "all"]
-TrialStatus = Literal["FINISHED", "KILLED", "FAILED"]
 
 TAG_SEARCHED = "rsearch.searched"
-
-
-def spec_hash(spec_resolved: Mapping[str, Any]) -> str:
-    """A short digest of a resolved spec: equal specs, equal hashes."""
-    canonical = json.dumps(spec_resolved, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def git_commit(directory: Path) -> str | None:
-    """The commit checked out where `directory` lies, None outside a git work tree."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _now_ms() -> int:
@@ -116,6 +93,7 @@ class SearchRecorder:
         self._client = MlflowClient(tracking_uri=self.tracking_uri)
         self._experiment = experiment
         self._state_dir = Path(state_dir)
+        self._staging = Staging(self._state_dir)
         self._checkpoints = checkpoints
         self._flush_interval = flush_interval
         self._retry_interval = retry_interval
@@ -195,16 +173,13 @@ class SearchRecorder:
                 limits=self._http_limits,
                 where=redact_text(self.tracking_uri),
             )
-            artifacts = self._stage_spec(spec_resolved, spec_written)
-            record_tags = self._search_tags(spec_resolved, spec_written, ray_address, tags or {})
             self._sender.submit(
-                {
-                    "op": "open_search",
-                    "ts": _now_ms(),
-                    "params": params_of(redact(dict(settings))),
-                    "tags": record_tags,
-                    "artifacts": artifacts,
-                }
+                OpenSearch(
+                    ts=_now_ms(),
+                    params=params_of(redact(dict(settings))),
+                    tags=search_tags(spec_resolved, spec_written, ray_address, tags or {}),
+                    artifacts=self._staging.spec(spec_resolved, spec_written),
+                )
             )
             return self.parent_run_id
 
@@ -224,16 +199,15 @@ class SearchRecorder:
             params = params_of(safe_recipe)
             for path, value in params_of(redact(dict(searched))).items():
                 params.setdefault(path, value)
-            recipe_file = self._stage(f"trials/{trial_id}/recipe.yaml", _yaml(safe_recipe))
+            recipe_file = self._staging.yaml(f"trials/{trial_id}/recipe.yaml", safe_recipe)
             sender.submit(
-                {
-                    "op": "open_trial",
-                    "trial": trial_id,
-                    "ts": _now_ms(),
-                    "params": params,
-                    "tags": {TAG_SEARCHED: cap(",".join(searched), MAX_TAG_VALUE) or None},
-                    "artifacts": [[recipe_file, None]],
-                }
+                OpenTrial(
+                    trial=trial_id,
+                    ts=_now_ms(),
+                    params=params,
+                    tags={TAG_SEARCHED: cap(",".join(searched), MAX_TAG_VALUE) or None},
+                    artifacts=[(recipe_file, None)],
+                )
             )
 
     def trial_result(self, trial_id: str, metrics: Mapping[str, Any], step: int) -> None:
@@ -252,8 +226,8 @@ class SearchRecorder:
             return
         with self._lock:
             sender = self._require_search()
-            record = {"op": "metrics", "trial": trial_id, "step": int(step), "ts": _now_ms()}
-            sender.submit({**record, "values": values}, droppable=True)
+            record = Metrics(trial=trial_id, step=int(step), ts=_now_ms(), values=values)
+            sender.submit(record, droppable=True)
 
     def trial_ended(
         self,
@@ -288,22 +262,22 @@ class SearchRecorder:
                 tags[TAG_PRUNED] = "true"
             if error:
                 tags[TAG_ERROR] = cap(redact_text(error), MAX_TAG_VALUE)
-            artifacts = [[self._stage(f"trials/{trial_id}/metrics.json", _json(summary)), None]]
+            summary_file = self._staging.json(f"trials/{trial_id}/metrics.json", summary)
+            artifacts: list[Artifact] = [(summary_file, None)]
             if checkpoint is not None:
                 tags[TAG_CHECKPOINT] = str(checkpoint)
                 self._checkpoint_paths[trial_id] = str(checkpoint)
                 if self._checkpoints == "all":
-                    artifacts.append([str(checkpoint), "checkpoint"])
+                    artifacts.append((str(checkpoint), "checkpoint"))
             sender.submit(
-                {
-                    "op": "end_trial",
-                    "trial": trial_id,
-                    "ts": _now_ms(),
-                    "status": status,
-                    "final": final,
-                    "tags": tags,
-                    "artifacts": artifacts,
-                }
+                EndTrial(
+                    trial=trial_id,
+                    ts=_now_ms(),
+                    status=status,
+                    final=final,
+                    tags=tags,
+                    artifacts=artifacts,
+                )
             )
 
     def end_search(
@@ -329,16 +303,15 @@ class SearchRecorder:
             known = self._checkpoint_paths
             checkpoints = {t: known[t] for t in best_trial_ids if t in known}
             sender.submit(
-                {
-                    "op": "end_search",
-                    "ts": _now_ms(),
-                    "status": status,
-                    "best": list(best_trial_ids),
-                    "metrics": numeric(best_metrics or {}),
-                    "checkpoints": checkpoints,
-                    "artifacts": [[str(p), None] for p in artifacts],
-                    "dropped": sender.dropped,
-                }
+                EndSearch(
+                    ts=_now_ms(),
+                    status=status,
+                    best=list(best_trial_ids),
+                    metrics=numeric(best_metrics or {}),
+                    checkpoints=checkpoints,
+                    artifacts=[(str(p), None) for p in artifacts],
+                    dropped=sender.dropped,
+                )
             )
             return self.flush()
 
@@ -351,8 +324,8 @@ class SearchRecorder:
         """
         with self._lock:
             sender = self._require_search()
-            items = [[str(f), artifact_path] for f in files]
-            sender.submit({"op": "search_artifacts", "ts": _now_ms(), "artifacts": items})
+            items: list[Artifact] = [(str(f), artifact_path) for f in files]
+            sender.submit(SearchArtifacts(ts=_now_ms(), artifacts=items))
 
     def tick(self) -> None:
         """Send held-back records if they are due; cheap enough to call on every driver step."""
@@ -385,53 +358,3 @@ class SearchRecorder:
         if self._sender is None:
             raise RuntimeError("start_search() must be called before recording trials")
         return self._sender
-
-    def _stage(self, relative: str, text: str) -> str:
-        """Write a file to log: it must outlive an outage, so it lives in the state directory."""
-        path = self._state_dir / "artifacts" / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return str(path)
-
-    def _stage_spec(
-        self, spec_resolved: Mapping[str, Any], spec_written: Path | None
-    ) -> list[list[str | None]]:
-        resolved = self._stage("spec/resolved.yaml", _yaml(redact(dict(spec_resolved))))
-        files: list[list[str | None]] = [[resolved, "spec"]]
-        if spec_written is not None:
-            text = redact_yaml_text(Path(spec_written).read_text(encoding="utf-8"))
-            files.append([self._stage(f"spec/{Path(spec_written).name}", text), "spec"])
-        return files
-
-    def _search_tags(
-        self,
-        spec_resolved: Mapping[str, Any],
-        spec_written: Path | None,
-        ray_address: str | None,
-        extra: Mapping[str, Any],
-    ) -> dict[str, str]:
-        source_dir = Path(spec_written).parent if spec_written else Path.cwd()
-        tags: dict[str, Any] = {
-            "rsearch.spec_hash": spec_hash(spec_resolved),
-            "rsearch.version": __version__,
-            "rsearch.ray_address": ray_address or "embedded",
-            "mlflow.source.git.commit": git_commit(source_dir),
-            "mlflow.user": _user(),
-            **extra,
-        }
-        return {k: text_value(v) for k, v in redact(tags).items() if v is not None}
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers) or no login name
-        return None
-
-
-def _yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-
-
-def _json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True)

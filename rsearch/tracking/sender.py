@@ -1,19 +1,32 @@
 """Sending queued tracking records to MLflow, in order, through outages.
 
-Records name runs by search and trial id, never by MLflow run id, because the run may not
-exist yet when a record is written (the server was down). Sending resolves the names through
-tags (`runs.RunBook`), and sending a record twice changes nothing, so a crash between a send
-and marking it sent is harmless.
+Records name runs by search and trial id (`records`); sending resolves the names through tags
+(`runs.RunBook`), and sending a record twice changes nothing, so a crash between a send and
+marking it sent is harmless.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from rsearch.tracking.outbox import Outbox, Record
+from mlflow.exceptions import MlflowException
+
+from rsearch.tracking.outbox import Outbox, Pending
+from rsearch.tracking.records import (
+    Artifact,
+    EndSearch,
+    EndTrial,
+    Metrics,
+    OpenSearch,
+    OpenTrial,
+    Record,
+    SearchArtifacts,
+    Unreadable,
+)
 from rsearch.tracking.redact import redact_text
 from rsearch.tracking.runs import RunBook, RunState, Step
 from rsearch.tracking.store import http_limits, is_transient
@@ -119,21 +132,25 @@ class Sender:
     def _send(self) -> bool:
         """Send queued records in order until done or the store is unreachable."""
         self._last_send = time.monotonic()
-        records = self.outbox.pending()
-        start = 0
+        units = _units(self.outbox.pending())
+        sent = 0
         with http_limits(self._limits):
-            while start < len(records):
-                end = _unit_end(records, start)
+            for unit in units:
+                count = len(unit) if isinstance(unit, list) else 1
                 try:
-                    self._apply_unit(records[start:end])
+                    self._apply(unit)
+                # Broad on purpose: no failure to record may end the search, and the stores
+                # raise many types (MLflow's, requests', SQLAlchemy's, a cloud SDK's for an
+                # s3:// or gs:// artifact root). What may pass is retried later; anything else
+                # costs this unit and is logged with its cause (`_give_up`), so a fault shows.
                 except Exception as exc:
                     if is_transient(exc):
                         self._went_offline(exc)
                         return False
-                    self._give_up(end - start, records[start]["op"], exc)
-                self.outbox.mark_sent(end - start)
-                start = end
-        self._came_back(len(records))
+                    self._give_up(count, _op(unit), exc)
+                self.outbox.mark_sent(count)
+                sent += count
+        self._came_back(sent)
         return True
 
     def _went_offline(self, exc: BaseException) -> None:
@@ -158,97 +175,124 @@ class Sender:
 
     def _give_up(self, count: int, op: str, exc: BaseException) -> None:
         self.dropped += count
+        if isinstance(exc, MlflowException):
+            log.error(
+                "MLflow refused %d %r record(s); skipping them: %s",
+                count,
+                op,
+                redact_text(str(exc)),
+            )
+            return
+        # Not a refusal by MLflow, maybe a fault: say where it was raised. Not the whole
+        # traceback, whose lines could show a secret the message has masked.
         log.error(
-            "MLflow refused %d %r record(s); skipping them: %s", count, op, redact_text(str(exc))
+            "could not send %d %r record(s) to MLflow; skipping them: %s (raised at %s)",
+            count,
+            op,
+            redact_text(f"{type(exc).__name__}: {exc}"),
+            _origin(exc),
         )
 
-    def _apply_unit(self, records: list[Record]) -> None:
-        op = records[0]["op"]
-        if op == "metrics":
-            self._apply_metrics(records)
-            return
-        apply = {
-            "open_search": self._apply_open_search,
-            "open_trial": self._apply_open_trial,
-            "end_trial": self._apply_end_trial,
-            "end_search": self._apply_end_search,
-            "search_artifacts": self._apply_search_artifacts,
-        }
-        # A queue written by another rsearch version may hold an op this one does not know.
-        if op not in apply:
-            raise ValueError(f"unknown tracking record {op!r}")
-        apply[op](records[0])
+    def _skip_unreadable(self, line: Unreadable) -> None:
+        # Later records must not wait behind one this version can never send, nor the search
+        # end over it; it is counted with the dropped records, which the parent run is tagged
+        # with, and said here with its text, so nothing is lost without a trace.
+        self.dropped += 1
+        log.warning(
+            "skipping line %d of the MLflow queue %s: not a record this rsearch version can "
+            "read (written by another version, or damaged): %s; the line: %s",
+            line.line,
+            self.outbox.path,
+            line.reason,
+            line.text,
+        )
 
-    def _apply_metrics(self, records: list[Record]) -> None:
+    def _apply(self, unit: Unit) -> None:
+        match unit:
+            case list():
+                self._apply_metrics(unit)
+            case OpenSearch():
+                self._apply_open_search(unit)
+            case OpenTrial():
+                self._apply_open_trial(unit)
+            case EndTrial():
+                self._apply_end_trial(unit)
+            case EndSearch():
+                self._apply_end_search(unit)
+            case SearchArtifacts():
+                self._apply_search_artifacts(unit)
+            case Unreadable():
+                self._skip_unreadable(unit)
+
+    def _apply_metrics(self, records: list[Metrics]) -> None:
         by_trial: dict[str, list[Step]] = {}
         for r in records:
-            by_trial.setdefault(r["trial"], []).append((r["step"], r["ts"], r["values"]))
+            by_trial.setdefault(r.trial, []).append((r.step, r.ts, r.values))
         for trial_id, steps in by_trial.items():
             try:
                 state = self.book.child(trial_id)
                 self.book.log_steps(state, steps)
-            except Exception as exc:
+            except MlflowException as exc:
                 # One trial's bad values must not cost the other trials in the batch theirs.
                 if is_transient(exc):
                     raise
                 self._give_up(len(steps), "metrics", exc)
 
-    def _apply_open_search(self, r: Record) -> None:
-        parent = self.book.parent(start_ms=r["ts"])
+    def _apply_open_search(self, r: OpenSearch) -> None:
+        parent = self.book.parent(start_ms=r.ts)
         self.book.reopen(parent)
-        self.book.log_params(parent, r["params"])
-        self.book.set_tags(parent, r["tags"])
-        self._log_artifacts(parent, r["artifacts"])
+        self.book.log_params(parent, r.params)
+        self.book.set_tags(parent, r.tags)
+        self._log_artifacts(parent, r.artifacts)
 
-    def _apply_open_trial(self, r: Record) -> None:
-        child = self.book.child(r["trial"], start_ms=r["ts"])
+    def _apply_open_trial(self, r: OpenTrial) -> None:
+        child = self.book.child(r.trial, start_ms=r.ts)
         if child.status != "RUNNING":
             # A retried or resumed trial: the last attempt's outcome no longer holds.
             self.book.delete_tags(child, [TAG_ERROR, TAG_PRUNED])
             self.book.reopen(child)
-        self.book.log_params(child, r["params"])
-        self.book.set_tags(child, r["tags"])
-        self._log_artifacts(child, r["artifacts"])
+        self.book.log_params(child, r.params)
+        self.book.set_tags(child, r.tags)
+        self._log_artifacts(child, r.artifacts)
 
-    def _apply_end_trial(self, r: Record) -> None:
-        child = self.book.child(r["trial"])
-        self.book.log_new_metrics(child, r["final"], r["ts"])
-        self.book.set_tags(child, r["tags"])
-        self._log_artifacts(child, r["artifacts"])
-        self.book.terminate(child, r["status"], r["ts"])
+    def _apply_end_trial(self, r: EndTrial) -> None:
+        child = self.book.child(r.trial)
+        self.book.log_new_metrics(child, r.final, r.ts)
+        self.book.set_tags(child, r.tags)
+        self._log_artifacts(child, r.artifacts)
+        self.book.terminate(child, r.status, r.ts)
 
-    def _apply_end_search(self, r: Record) -> None:
+    def _apply_end_search(self, r: EndSearch) -> None:
         book = self.book
         parent = book.parent()
-        best = [book.child(t) for t in r["best"]]
-        for trial_id, child in zip(r["best"], best, strict=True):
+        best = [book.child(t) for t in r.best]
+        for trial_id, child in zip(r.best, best, strict=True):
             book.set_tags(child, {TAG_BEST: "true"})
             # The path is known in memory unless the trial ended before a resume.
-            path = r["checkpoints"].get(trial_id) or child.tags.get(TAG_CHECKPOINT)
+            path = r.checkpoints.get(trial_id) or child.tags.get(TAG_CHECKPOINT)
             if self._best_checkpoints and path:
                 book.log_artifact(child, path, "checkpoint")
-        tags: dict[str, Any] = {TAG_DROPPED: r["dropped"] or None}
+        tags: dict[str, Any] = {TAG_DROPPED: r.dropped or None}
         if best:
-            tags[TAG_BEST_TRIAL] = ",".join(r["best"])
+            tags[TAG_BEST_TRIAL] = ",".join(r.best)
             tags[TAG_BEST_RUN] = ",".join(c.run_id for c in best)
-            tags[TAG_NOTE] = self._best_note(r["best"], best)
+            tags[TAG_NOTE] = self._best_note(r.best, best)
         book.set_tags(parent, tags)
         # The search is over, so nothing runs any more: a trial the driver never closed (it
         # died, or a resume left the trial unfinished) must not show as running forever.
         for child in book.children.values():
             if child.status == "RUNNING":
-                book.terminate(child, "KILLED", r["ts"])
+                book.terminate(child, "KILLED", r.ts)
         # The step is the trial count, so a resumed search's new best is a new point.
-        book.log_metrics_at(parent, r["metrics"], r["ts"], step=len(book.children))
-        self._log_artifacts(parent, r["artifacts"])
-        book.terminate(parent, r["status"], r["ts"])
+        book.log_metrics_at(parent, r.metrics, r.ts, step=len(book.children))
+        self._log_artifacts(parent, r.artifacts)
+        book.terminate(parent, r.status, r.ts)
 
-    def _apply_search_artifacts(self, r: Record) -> None:
-        self._log_artifacts(self.book.parent(), r["artifacts"])
+    def _apply_search_artifacts(self, r: SearchArtifacts) -> None:
+        self._log_artifacts(self.book.parent(), r.artifacts)
 
-    def _log_artifacts(self, state: RunState, items: list[list[str | None]]) -> None:
+    def _log_artifacts(self, state: RunState, items: list[Artifact]) -> None:
         for local, artifact_path in items:
-            assert local is not None
             self.book.log_artifact(state, local, artifact_path)
 
     def _best_note(self, trial_ids: list[str], runs: list[RunState]) -> str:
@@ -260,10 +304,34 @@ class Sender:
         return "Best trial: " + ", ".join(links)
 
 
-def _unit_end(records: list[Record], start: int) -> int:
-    """End of the unit starting at `start`: a run of epoch results, or one other record."""
-    end = start + 1
-    if records[start]["op"] == "metrics":
-        while end < len(records) and records[end]["op"] == "metrics":
-            end += 1
-    return end
+Unit = list[Metrics] | Record | Unreadable
+"""What is sent at once: consecutive epoch results (batched per trial), or one other entry."""
+
+
+def _units(pending: list[Pending]) -> list[Unit]:
+    """The queue's entries in sending units, in order."""
+    units: list[Unit] = []
+    for entry in pending:
+        last = units[-1] if units else None
+        if isinstance(entry, Metrics) and isinstance(last, list):
+            last.append(entry)
+        elif isinstance(entry, Metrics):
+            units.append([entry])
+        else:
+            units.append(entry)
+    return units
+
+
+def _op(unit: Unit) -> str:
+    if isinstance(unit, list):
+        return "metrics"
+    return "unreadable" if isinstance(unit, Unreadable) else unit.op
+
+
+def _origin(exc: BaseException) -> str:
+    """Where an exception was raised: `file:line in function` of its innermost frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "an unknown place"
+    frame = frames[-1]
+    return f"{frame.filename}:{frame.lineno} in {frame.name}"

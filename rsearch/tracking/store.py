@@ -94,13 +94,17 @@ def ensure_store(uri: str) -> None:
     path = sqlite_path(uri)
     if path is None:
         return
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(path.with_name(path.name + ".lock")):
-            from mlflow import MlflowClient
-
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
-    except Exception as exc:  # any failure here means no usable store: say which and why
+    # A path that cannot be made or locked, a file that is no database, a schema MLflow
+    # cannot migrate: no usable store, which the user fixes. Anything else is a fault.
+    except (OSError, SQLAlchemyError, MlflowException) as exc:
         raise UserError(f"cannot open the MLflow store {uri}: {exc}") from exc
 
 

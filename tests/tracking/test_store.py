@@ -80,6 +80,24 @@ def test_an_unusable_sqlite_path_is_a_user_error(tmp_path: Path) -> None:
         ensure_store(f"sqlite:///{blocker / 'sub' / 'mlflow.db'}")
 
 
+def test_a_file_that_is_no_database_is_a_user_error(tmp_path: Path) -> None:
+    text = tmp_path / "notes.db"
+    text.write_text("these are notes, not a database\n" * 10)
+    with pytest.raises(UserError, match="cannot open the MLflow store .*not a database"):
+        ensure_store(f"sqlite:///{text}")
+
+
+def test_a_fault_while_opening_the_store_is_not_passed_off_as_a_user_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(MlflowClient, "search_experiments", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        ensure_store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
 def test_short_http_settings_apply_inside_the_block_only_and_yield_to_the_user(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
