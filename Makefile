@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: quickstart test lint format install clean
 
+# -qq shows pip's errors only: warnings about this machine's pip configuration are noise here.
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install -qq --upgrade pip
+	$(BIN)/pip install -qq -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass
 
 from rsearch.errors import UserError
+from rsearch.tune.quiet import RAY_LOG_LEVEL, quiet_ray
 
 DEFAULT_DASHBOARD_PORT = 8265
 STATE_API_VARIABLE = "RAY_API_SERVER_ADDRESS"
@@ -24,6 +25,8 @@ class ClusterResources:
 def connect(address: str | None = None, log_to_driver: bool = True) -> ClusterResources:
     """Join the Ray cluster at address, or start an embedded one sized to this machine.
 
+    Ray's start-up chatter and Tune's banner stay off the terminal (rsearch.tune.quiet).
+
     Raises:
         UserError: When the address cannot be reached.
     """
@@ -32,11 +35,12 @@ def connect(address: str | None = None, log_to_driver: bool = True) -> ClusterRe
     if address and address != "auto":
         _check_reachable(address)
     if not ray.is_initialized():
+        quiet_ray()
         # Train V2 is the only Train API rsearch speaks; pin it for older Ray defaults too.
         os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
         try:
             if address:
-                ray.init(address=address, log_to_driver=log_to_driver)
+                ray.init(address=address, log_to_driver=log_to_driver, logging_level=RAY_LOG_LEVEL)
             else:
                 # The dashboard serves the State API, which Ray Train uses to release the
                 # workers of a trial a scheduler stopped; without it they are never freed.
@@ -54,6 +58,7 @@ def connect(address: str | None = None, log_to_driver: bool = True) -> ClusterRe
                     # dies when there are several (two searches at once), and trials stall.
                     runtime_env={"env_vars": {STATE_API_VARIABLE: f"http://127.0.0.1:{port}"}},
                     log_to_driver=log_to_driver,
+                    logging_level=RAY_LOG_LEVEL,
                 )
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as e:
             where = address or "an embedded Ray"
