@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from rsearch.settings import is_uri, resolve_storage, resolve_tracking_uri, uri_scheme
+from rsearch.settings import (
+    is_uri,
+    resolve_storage,
+    resolve_tracking_uri,
+    sqlite_path,
+    uri_scheme,
+)
 from rsearch.spec import load_spec
 from rsearch.spec.load import field_where
 
@@ -53,6 +59,9 @@ def test_tracking_uri_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     # Relative SQLite files are made absolute: every later reader finds the same store.
     assert resolve_tracking_uri("sqlite:///x/m.db", tmp_path) == f"sqlite:///{tmp_path}/x/m.db"
     assert resolve_tracking_uri("sqlite:////abs/m.db", tmp_path) == "sqlite:////abs/m.db"
+    assert sqlite_path("sqlite:////abs/m.db") == Path("/abs/m.db")
+    assert sqlite_path("sqlite://") is None  # an in-memory store has no file
+    assert sqlite_path("postgresql://u@h/db") is None
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from rsearch.settings import resolve_tracking_uri
 from rsearch.tracking.redact import is_secret_name, redact, redact_text
 from rsearch.tracking.settings import resolved_spec, search_settings
-from rsearch.tracking.store import ensure_store, resolve_tracking_uri
+from rsearch.tracking.store import ensure_store
 
 if TYPE_CHECKING:
     from rsearch.tracking.lookup import find_search_run, log_search_artifacts

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import getpass
-import hashlib
-import json
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from rsearch import __version__
+from rsearch.rundir.manifest import spec_hash
 from rsearch.tracking.entities import text_value
 from rsearch.tracking.redact import redact
-
-
-def spec_hash(spec_resolved: Mapping[str, Any]) -> str:
-    """A short digest of a resolved spec: equal specs, equal hashes."""
-    canonical = json.dumps(spec_resolved, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def git_commit(directory: Path) -> str | None:

@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 
 from mlflow import MlflowClient
 
+from rsearch.settings import resolve_tracking_uri
 from rsearch.tracking.entities import MAX_TAG_VALUE, cap, json_safe, numeric, params_of
 from rsearch.tracking.outbox import Outbox
 from rsearch.tracking.provenance import search_tags
@@ -34,7 +35,7 @@ from rsearch.tracking.redact import redact, redact_text
 from rsearch.tracking.runs import RunBook, normalise_run_dir
 from rsearch.tracking.sender import TAG_CHECKPOINT, TAG_ERROR, TAG_PRUNED, Sender
 from rsearch.tracking.staging import Staging
-from rsearch.tracking.store import HTTP_LIMITS, artifact_root, ensure_store, resolve_tracking_uri
+from rsearch.tracking.store import HTTP_LIMITS, artifact_root, ensure_store
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
-"""Where runs are stored: the tracking URI, creating a SQLite store once, short HTTP retries.
+"""The MLflow store: creating a SQLite store once, where its artifacts go, short HTTP retries.
 
-Imports no mlflow at module level, so resolving a URI costs nothing; `ensure_store` and
-`is_transient` import it when called.
+Which store a search uses is resolved in `rsearch.settings`. Imports no mlflow at module
+level; `ensure_store` and `is_transient` import it when called.
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from rsearch.errors import UserError
-
-DEFAULT_DB = "mlflow.db"
-ENV_URI = "MLFLOW_TRACKING_URI"
+from rsearch.settings import sqlite_path
 
 HTTP_LIMITS: dict[str, str] = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
@@ -40,36 +37,6 @@ PERMANENT_ERRORS = frozenset(
 )
 """MLflow error codes that sending the same request again cannot fix (a bad value, a run
 deleted by hand); every other failure is taken as the store being out of reach for now."""
-
-
-def resolve_tracking_uri(
-    explicit: str | None = None, spec_uri: str | None = None, cwd: Path | None = None
-) -> str:
-    """The tracking URI of a search: flag, then spec, then $MLFLOW_TRACKING_URI, then default.
-
-    The default is `sqlite:///<cwd>/mlflow.db`. Relative SQLite paths are made absolute, so
-    the driver, a resumed driver and the UI started elsewhere all use the same file.
-
-    Args:
-        explicit: A `--tracking-uri` flag (wins over everything).
-        spec_uri: The spec's `tracking.uri`.
-        cwd: The directory relative paths and the default store are taken from.
-    """
-    base = (cwd or Path.cwd()).resolve()
-    uri = explicit or spec_uri or os.environ.get(ENV_URI) or f"sqlite:///{base / DEFAULT_DB}"
-    path = sqlite_path(uri)
-    if path is not None and not path.is_absolute():
-        return f"sqlite:///{base / path}"
-    return uri
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a `sqlite://` URI (relative as written), None for other stores."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "sqlite" or len(parsed.path) < 2:  # `sqlite://` is an in-memory store
-        return None
-    # sqlite:///rel.db parses to path "/rel.db", sqlite:////abs.db to "//abs.db".
-    return Path(unquote(parsed.path[1:]))
 
 
 def artifact_root(uri: str) -> str | None:

@@ -17,9 +17,10 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from rsearch.errors import UserError
+from rsearch.settings import resolve_tracking_uri, sqlite_path
 from rsearch.tracking.redact import redact_text
 from rsearch.tracking.runs import TAG_ROLE
-from rsearch.tracking.store import ensure_store, http_limits, resolve_tracking_uri, sqlite_path
+from rsearch.tracking.store import ensure_store, http_limits
 
 LEAN_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 """`mlflow server` defaults start ~32 processes (4.5 GB, ~60 s); without the job runner and

@@ -1,4 +1,4 @@
-"""Tracking URI resolution, one-time SQLite store creation, short HTTP settings, error kinds."""
+"""One-time SQLite store creation, short HTTP settings, error kinds."""
 
 from __future__ import annotations
 
@@ -18,32 +18,9 @@ from rsearch.tracking.store import (
     ensure_store,
     http_limits,
     is_transient,
-    resolve_tracking_uri,
-    sqlite_path,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def test_the_flag_wins_then_the_spec_then_the_environment_then_the_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert resolve_tracking_uri(cwd=tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env:5000")
-    assert resolve_tracking_uri(cwd=tmp_path) == "http://env:5000"
-    assert resolve_tracking_uri(None, "http://spec:5000", tmp_path) == "http://spec:5000"
-    assert resolve_tracking_uri("http://flag:5000", "http://spec:5000") == "http://flag:5000"
-
-
-def test_relative_sqlite_paths_become_absolute(tmp_path: Path) -> None:
-    assert (
-        resolve_tracking_uri("sqlite:///sub/m.db", cwd=tmp_path) == f"sqlite:///{tmp_path}/sub/m.db"
-    )
-    assert resolve_tracking_uri("sqlite:////abs/m.db", cwd=tmp_path) == "sqlite:////abs/m.db"
-    assert sqlite_path("sqlite:////abs/m.db") == Path("/abs/m.db")
-    assert sqlite_path("sqlite://") is None
-    assert sqlite_path("postgresql://u@h/db") is None
 
 
 CREATE = """

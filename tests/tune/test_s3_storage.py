@@ -24,9 +24,10 @@ import ray.train
 from typer.testing import CliRunner
 
 from rsearch.cli import app
+from rsearch.settings import uri_join
 from rsearch.spec import load_spec
 from rsearch.tune.driver import resume_search, run_search
-from rsearch.tune.storage import fs_path, uri_join
+from rsearch.tune.storage import fs_path
 from tests.study_helpers import load_study
 from tests.tune.conftest import write_spec
 
