@@ -11,12 +11,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from rsearch.spec.checks import check_spec
 from rsearch.spec.errors import Loc, Location, Problem, SpecError
+from rsearch.spec.kind import EXTENDS, file_kind
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import SearchSpec
 from rsearch.spec.source import Source, deep_merge, parse_yaml, read_yaml
 from rsearch.spec.typewalk import describe_error, tagged_member
-
-EXTENDS = "extends"
 
 
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> SearchSpec:
@@ -47,17 +46,36 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read, merge (`extends`) and validate a standalone recipe file.
 
     Raises:
-        SpecError: With every problem found.
+        SpecError: With every problem found; a search spec (or a file of neither kind, see
+            rsearch.spec.kind) is refused as a whole rather than reported key by key.
     """
     src, problems = _read_recipe_source(Path(path), ())
-    if src is not None:
-        problems += apply_overrides(src, overrides)
     if src is None:
         raise SpecError(problems)
+    if file_kind(src) == "spec":
+        message = "a search spec, not a recipe (a spec's recipe is its `base:`)"
+        raise SpecError([Problem((), message, src.where.get(()))])
+    problems += apply_overrides(src, overrides)
     _, section_problems = _validate_sections(Recipe, src.data)
     problems += section_problems
     _raise_if_any(problems, src)
     return Recipe.model_validate(src.data)
+
+
+def load_spec_or_recipe(path: str | Path) -> SearchSpec | Recipe:
+    """Read and validate a file that is either a search spec or a standalone recipe.
+
+    The file's top-level keys tell which (see rsearch.spec.kind); then it is loaded exactly as
+    load_spec or load_recipe would.
+
+    Raises:
+        SpecError: The file cannot be read or its kind told (an empty file, keys of both
+            kinds or of neither), or with every problem of the spec or recipe it holds.
+    """
+    src, problems = read_yaml(Path(path))
+    if src is None:
+        raise SpecError(problems)
+    return load_spec(path) if file_kind(src) == "spec" else load_recipe(path)
 
 
 def resolved_spec_data(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:

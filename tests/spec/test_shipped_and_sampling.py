@@ -41,7 +41,10 @@ def test_shipped_preset_validates(path: Path) -> None:
 
 def test_validate_cli_ok_and_errors(tmp_path: Path) -> None:
     ok = runner.invoke(app, ["validate", str(ROOT / "search_spaces" / "quickstart.yaml")])
-    assert ok.exit_code == 0 and ok.stdout.startswith("OK ")
+    assert ok.exit_code == 0 and ok.stdout.startswith("ok ")
+    assert "search spec 'quickstart'" in ok.stdout
+    preset = runner.invoke(app, ["validate", str(ROOT / "search_spaces/presets/rsb_a1.yaml")])
+    assert preset.exit_code == 0 and "recipe (resnet50, digits, 600 epochs)" in preset.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nobjective: {metric: val_top1}\nsearch: {num_trails: 3}\n")
     res = runner.invoke(app, ["validate", str(bad)])
