@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from rsearch.cli import app
 from rsearch.spec import Recipe, load_recipe, load_spec, parse_spec_text
+from rsearch.spec.names import cache_dir, timm_names
 from rsearch.tune.sample import sample_trials
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +54,9 @@ def test_validate_cli_ok_and_errors(tmp_path: Path) -> None:
 
 
 def test_validate_imports_no_heavy_library() -> None:
+    timm_names.cache_clear()
+    names = timm_names()  # lists the names through timm when this session's cache is empty
+    assert (cache_dir() / f"timm-{names.version}-names.json").is_file()
     code = (
         "import sys; from rsearch.cli import app\n"
         "try: app(['validate', 'search_spaces/quickstart.yaml'])\n"
