@@ -177,7 +177,9 @@ def apply_overrides(src: Source, overrides: Sequence[str]) -> list[Problem]:
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            problems.append(Problem((path,), f"--set value is not valid YAML: {e}", here))
+            # the parser's problem alone: its full text quotes the value over several lines
+            reason = getattr(e, "problem", None) or e
+            problems.append(Problem((path,), f"--set value is not valid YAML: {reason}", here))
             continue
         loc = _set_path(src.data, path.strip().split("."), value)
         src.where[loc] = here
