@@ -1,23 +1,57 @@
-"""Suite-wide settings: nothing a test does may write to the checkout or the user's stores."""
+"""Suite-wide settings: nothing a test does may read or write the user's stores and caches.
+
+Every cache, configuration and store directory that rsearch or a library it uses writes to
+during tests is pointed at a fresh temporary directory, so each test sees a fresh machine
+whatever ran before it (alone or in the suite) and leaves nothing behind. This happens before
+any test module or other conftest is imported: matplotlib and huggingface_hub read their
+directories at import. HOME itself and ~/.ray stay: Ray's token authentication reads
+~/.ray/auth_token.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+ISOLATED_DIRS = {
+    "RSEARCH_CACHE": "rsearch",  # timm's model and optimizer names (rsearch.spec.names)
+    "XDG_CACHE_HOME": "cache",  # any other library's ~/.cache
+    "XDG_CONFIG_HOME": "config",  # MLflow's telemetry id (~/.config/mlflow), Chromium's profile
+    "MPLCONFIGDIR": "matplotlib",  # the report's figures: font cache and matplotlibrc
+    "TORCH_HOME": "torch",  # torch.hub downloads
+    "HF_HOME": "huggingface",  # timm's pretrained weights through huggingface_hub
+    "TORCHINDUCTOR_CACHE_DIR": "torchinductor",  # compiled models (recipe `compile: true`)
+    "TRITON_CACHE_DIR": "triton",
+}
+"""Environment variable -> its directory under the session's temporary root."""
 
-@pytest.fixture(scope="session", autouse=True)
-def _isolated_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Point MLflow's default store and rsearch's name cache at a temporary directory."""
-    root: Path = tmp_path_factory.mktemp("stores")
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI",)}
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    yield
-    for key, value in saved.items():
+
+def _isolated_environment(root: Path) -> dict[str, str]:
+    """The variables that keep a test session's caches and stores under root."""
+    env = {name: str(root / folder) for name, folder in ISOLATED_DIRS.items()}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"  # MLflow's default store
+    return env
+
+
+# Set on import, not in pytest_configure: pytest imports the conftest files of the paths it is
+# given (tests/tracking/conftest.py imports MLflow) before it configures, and this file first.
+_ROOT = Path(tempfile.mkdtemp(prefix="rsearch-tests-"))
+_ENV = _isolated_environment(_ROOT)
+_SAVED = {name: os.environ.get(name) for name in _ENV}
+for _folder in ISOLATED_DIRS.values():
+    (_ROOT / _folder).mkdir()
+os.environ.update(_ENV)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Restore the environment and remove the session's directory."""
+    for name, value in _SAVED.items():
         if value is None:
-            os.environ.pop(key, None)
+            os.environ.pop(name, None)
         else:
-            os.environ[key] = value
+            os.environ[name] = value
+    shutil.rmtree(_ROOT, ignore_errors=True)

@@ -3,38 +3,53 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
 
 from rsearch.cli.common import SetOption, dump_yaml, err, out, user_errors
 
+if TYPE_CHECKING:
+    from rsearch.spec import Recipe, SearchSpec
 
-def validate(paths: list[Path] = typer.Argument(..., help="Search spec files.")) -> None:
-    """Check specs without running anything: every problem with file:line, all at once."""
-    from rsearch.spec import SpecError, load_spec
+
+def validate(
+    paths: list[Path] = typer.Argument(..., help="Search spec or recipe files."),
+) -> None:
+    """Check search specs and recipe files without running anything: every problem at once.
+
+    Each file is told a search spec or a recipe by its top-level keys (see
+    rsearch.spec.load_spec_or_recipe) and the line for it says which it was.
+    """
+    from rsearch.spec import SpecError, load_spec_or_recipe
 
     failed = 0
     for path in paths:
         try:
-            spec = load_spec(path)
+            checked = load_spec_or_recipe(path)
         except SpecError as e:
             failed += 1
             for problem in e.problems:
                 err.print(str(problem), highlight=False, markup=False)
             continue
-        scheduler = spec.scheduler.type
-        scaling = f" + scaling {spec.scaling.type}" if spec.scaling.type != "none" else ""
-        out.print(
-            f"OK {path}: {spec.name} — {len(spec.space)} parameters{scaling}, "
-            f"{spec.search.algorithm} x {spec.search.num_trials} trials, scheduler {scheduler}",
-            highlight=False,
-            markup=False,
-        )
+        out.print(f"ok {path}: {_summary(checked)}", highlight=False, markup=False)
     if failed:
         err.print(f"{failed} of {len(paths)} file(s) invalid", highlight=False)
         raise typer.Exit(2)
+
+
+def _summary(checked: SearchSpec | Recipe) -> str:
+    from rsearch.spec import Recipe
+
+    if isinstance(checked, Recipe):
+        return f"recipe ({checked.model.name}, {checked.data.dataset}, {checked.epochs} epochs)"
+    spec = checked
+    scaling = f", scaling {spec.scaling.type}" if spec.scaling.type != "none" else ""
+    return (
+        f"search spec {spec.name!r} ({spec.search.algorithm}, {spec.search.num_trials} trials, "
+        f"{len(spec.space)} parameters{scaling}, scheduler {spec.scheduler.type})"
+    )
 
 
 @user_errors

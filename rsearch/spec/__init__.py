@@ -1,7 +1,7 @@
 """Search specs and recipes as pydantic models; imports no torch, ray or mlflow."""
 
 from rsearch.spec.errors import Location, Problem, SpecError
-from rsearch.spec.load import load_recipe, load_spec, parse_spec_text
+from rsearch.spec.load import load_recipe, load_spec, load_spec_or_recipe, parse_spec_text
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam, Param
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import Objective, SearchSpec
@@ -19,5 +19,6 @@ __all__ = [
     "SpecError",
     "load_recipe",
     "load_spec",
+    "load_spec_or_recipe",
     "parse_spec_text",
 ]

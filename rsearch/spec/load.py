@@ -11,12 +11,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from rsearch.spec.checks import check_spec
 from rsearch.spec.errors import Loc, Location, Problem, SpecError
+from rsearch.spec.kind import EXTENDS, file_kind
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import SearchSpec
 from rsearch.spec.source import Source, deep_merge, parse_yaml, read_yaml
 from rsearch.spec.typewalk import describe_error, tagged_member
-
-EXTENDS = "extends"
 
 FLAG_FIELDS: dict[str, Loc] = {"--storage": ("storage",), "--tracking-uri": ("tracking", "uri")}
 """Command-line flags that set a spec field, as `--set` would (their values taken verbatim)."""
@@ -54,17 +53,36 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read, merge (`extends`) and validate a standalone recipe file.
 
     Raises:
-        SpecError: With every problem found.
+        SpecError: With every problem found; a search spec (or a file of neither kind, see
+            rsearch.spec.kind) is refused as a whole rather than reported key by key.
     """
     src, problems = _read_recipe_source(Path(path), ())
-    if src is not None:
-        problems += apply_overrides(src, overrides)
     if src is None:
         raise SpecError(problems)
+    if file_kind(src) == "spec":
+        message = "a search spec, not a recipe (a spec's recipe is its `base:`)"
+        raise SpecError([Problem((), message, src.where.get(()))])
+    problems += apply_overrides(src, overrides)
     _, section_problems = _validate_sections(Recipe, src.data)
     problems += section_problems
     _raise_if_any(problems, src)
     return Recipe.model_validate(src.data)
+
+
+def load_spec_or_recipe(path: str | Path) -> SearchSpec | Recipe:
+    """Read and validate a file that is either a search spec or a standalone recipe.
+
+    The file's top-level keys tell which (see rsearch.spec.kind); then it is loaded exactly as
+    load_spec or load_recipe would.
+
+    Raises:
+        SpecError: The file cannot be read or its kind told (an empty file, keys of both
+            kinds or of neither), or with every problem of the spec or recipe it holds.
+    """
+    src, problems = read_yaml(Path(path))
+    if src is None:
+        raise SpecError(problems)
+    return load_spec(path) if file_kind(src) == "spec" else load_recipe(path)
 
 
 def resolved_spec_data(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
@@ -98,6 +116,12 @@ def _read_spec_source(
     src, problems = read_yaml(path)
     if src is None:
         return None, problems
+    if file_kind(src) == "recipe":  # refused whole, not key by key
+        message = (
+            "a recipe, not a search spec (train it with `rsearch train`, or extend it from a "
+            "spec's `base:`)"
+        )
+        return None, [Problem((), message, src.where.get(()))]
     base = src.data.get("base")
     if isinstance(base, dict) and EXTENDS in base:
         inside = {k[1:]: v for k, v in src.where.items() if k[:1] == ("base",) and k != ("base",)}
@@ -186,7 +210,9 @@ def apply_overrides(src: Source, overrides: Sequence[str]) -> list[Problem]:
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            problems.append(Problem((path,), f"--set value is not valid YAML: {e}", here))
+            # the parser's problem alone: its full text quotes the value over several lines
+            reason = getattr(e, "problem", None) or e
+            problems.append(Problem((path,), f"--set value is not valid YAML: {reason}", here))
             continue
         loc = _set_path(src.data, path.strip().split("."), value)
         src.where[loc] = here

@@ -2,7 +2,7 @@
 
 Importing timm costs seconds (it imports torch), which would make `rsearch validate` slow.
 The names only change with the installed timm version, so they are listed once per version
-and cached as JSON under ~/.cache/rsearch (or $RSEARCH_CACHE).
+and cached as JSON under $RSEARCH_CACHE, else $XDG_CACHE_HOME/rsearch (~/.cache/rsearch).
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ class TimmNames:
 
 
 def cache_dir() -> Path:
-    """Directory of rsearch's per-user caches."""
-    return Path(os.environ.get("RSEARCH_CACHE", Path.home() / ".cache" / "rsearch"))
+    """Directory of rsearch's per-user caches: $RSEARCH_CACHE, else the XDG cache home's."""
+    if os.environ.get("RSEARCH_CACHE"):
+        return Path(os.environ["RSEARCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rsearch"
 
 
 def _list_from_timm() -> tuple[list[str], list[str]]:
