@@ -45,7 +45,11 @@ StepHook = Callable[[int, int, int], None]
 
 
 def fit(
-    recipe: Recipe, report: Reporter | None = None, checkpoint_dir: str | Path | None = None
+    recipe: Recipe,
+    report: Reporter | None = None,
+    checkpoint_dir: str | Path | None = None,
+    *,
+    threads: int | None = None,
 ) -> dict[str, float]:
     """Train a recipe and return the final epoch's metrics.
 
@@ -54,6 +58,8 @@ def fit(
         report: called after every epoch with that epoch's metrics (see Reporter).
         checkpoint_dir: rank 0 writes checkpoint.pt here every epoch; if the file already
             exists when fit starts, training resumes from it.
+        threads: CPU threads for torch and data decoding; None uses the CPUs the process
+            may run on, split among the ranks started together on its node.
 
     Returns:
         The final epoch's metrics: epoch, train_loss, val_loss, val_top1, val_top5, lr,
@@ -61,9 +67,10 @@ def fit(
         infer_latency_ms_batch, and ema_val_top1/ema_val_loss when EMA is on.
 
     Raises:
-        TrainInputError: data, model or recipe values that cannot be trained with.
+        TrainInputError: data, model or recipe values that cannot be trained with, or
+            threads below 1.
     """
-    return run_training(recipe, report, checkpoint_dir)
+    return run_training(recipe, report, checkpoint_dir, threads=threads)
 
 
 def run_training(
@@ -71,13 +78,14 @@ def run_training(
     report: Reporter | None = None,
     checkpoint_dir: str | Path | None = None,
     on_step: StepHook | None = None,
+    threads: int | None = None,
 ) -> dict[str, float]:
     """fit, with a per-step hook for progress display."""
     kind = device_type(recipe.device)
     ctx = setup_distributed(kind)
     try:
         with deterministic(recipe.deterministic):
-            session = build_session(recipe, ctx, kind)
+            session = build_session(recipe, ctx, kind, threads)
             state = read_checkpoint(checkpoint_dir, ctx)
             if state is not None:
                 restore(session, state)
