@@ -62,9 +62,10 @@ def fit(
             may run on, split among the ranks started together on its node.
 
     Returns:
-        The final epoch's metrics: epoch, train_loss, val_loss, val_top1, val_top5, lr,
-        epoch_s, train_images_per_s, params_m, gflops, infer_images_per_s, infer_latency_ms,
-        infer_latency_ms_batch, and ema_val_top1/ema_val_loss when EMA is on.
+        The final epoch's metrics, named and described in rsearch.spec.metrics: epoch,
+        train_loss, val_loss, val_top1, val_top5, lr, epoch_s, train_images_per_s, params_m,
+        gflops, infer_images_per_s, infer_latency_ms, infer_latency_ms_batch, and
+        ema_val_top1/ema_val_loss when EMA is on.
 
     Raises:
         TrainInputError: data, model or recipe values that cannot be trained with, or
