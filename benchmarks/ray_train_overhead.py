@@ -11,7 +11,6 @@ epoch time (epochs 2..N), with their ratios.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from typing import Any
@@ -35,11 +34,10 @@ def in_process(recipe: Recipe, cpus: int) -> tuple[float, list[float]]:
     """Wall seconds and per-epoch seconds of fit in this process."""
     from rsearch.train import fit
 
-    os.environ["RSEARCH_CPUS"] = str(cpus)
     epochs: list[float] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
-        fit(recipe, lambda m, _: epochs.append(m["epoch_s"]), checkpoint_dir=d)
+        fit(recipe, lambda m, _: epochs.append(m["epoch_s"]), checkpoint_dir=d, threads=cpus)
     return time.perf_counter() - start, epochs
 
 

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-METRIC_LABELS = {
-    "val_top1": "validation top-1 (%)",
-    "val_top5": "validation top-5 (%)",
-    "ema_val_top1": "EMA validation top-1 (%)",
-    "val_loss": "validation loss",
-    "train_loss": "training loss",
-    "train_images_per_s": "training throughput (images/s)",
-    "infer_images_per_s": "inference throughput (images/s)",
-    "infer_latency_ms": "inference latency (ms, batch of 1)",
-    "params_m": "parameters (M)",
-    "gflops": "GFLOPs per image",
-    "epoch_s": "epoch time (s)",
-}
+from rsearch.spec.metrics import METRICS
+
+METRIC_LABELS = {m.name: m.label for m in METRICS}
+"""Each reported metric's label, from the one table of metrics."""
 
 FIELD_LABELS = {
     "model.depth_multiplier": "depth multiplier (x blocks per stage)",

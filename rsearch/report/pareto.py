@@ -4,30 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from rsearch.report.data import SearchRecord, TrialRecord
+from rsearch.spec.metrics import BY_NAME, Direction, natural_direction
 
 ACCURACY = "val_top1"
-Direction = Literal["max", "min"]
 
 
 @dataclass(frozen=True)
 class Axis:
-    """A measured cost or speed a report plots accuracy against."""
+    """A measured cost or speed a report plots accuracy against (from the metrics table)."""
 
     metric: str
-    label: str
-    """Axis label with its unit."""
-    direction: Direction
     log: bool = False
+
+    @property
+    def label(self) -> str:
+        """Axis label with its unit."""
+        return BY_NAME[self.metric].label
+
+    @property
+    def direction(self) -> Direction:
+        """Which way is better."""
+        return natural_direction(self.metric)
 
 
 COST_AXES = (
-    Axis("infer_images_per_s", "inference throughput (images/s, batched)", "max", log=True),
-    Axis("infer_latency_ms", "inference latency (ms, batch of 1)", "min", log=True),
-    Axis("params_m", "parameters (millions)", "min", log=True),
-    Axis("gflops", "compute (GFLOPs per image)", "min", log=True),
+    Axis("infer_images_per_s", log=True),
+    Axis("infer_latency_ms", log=True),
+    Axis("params_m", log=True),
+    Axis("gflops", log=True),
 )
 """The axes of ResNet-RS's and EfficientNet's trade-off plots, in the order a report shows them."""
 

@@ -7,39 +7,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from rsearch.spec.base import Strict
+from rsearch.spec.metrics import check_objective_metric, natural_direction
 from rsearch.spec.params import Param
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.scaling import Constraints, NoScaling, Strategy
-
-Metric = Literal[
-    "val_top1",
-    "val_top5",
-    "val_loss",
-    "ema_val_top1",
-    "train_loss",
-    "train_images_per_s",
-    "infer_images_per_s",
-    "infer_latency_ms",
-    "params_m",
-    "gflops",
-    "epoch_s",
-]
-"""Metrics the training core reports; the only names an objective may use."""
-
-METRIC_MODES: dict[str, Literal["max", "min"]] = {
-    "val_top1": "max",
-    "val_top5": "max",
-    "val_loss": "min",
-    "ema_val_top1": "max",
-    "train_loss": "min",
-    "train_images_per_s": "max",
-    "infer_images_per_s": "max",
-    "infer_latency_ms": "min",
-    "params_m": "min",
-    "gflops": "min",
-    "epoch_s": "min",
-}
-"""The natural direction of each metric, used when an objective leaves `mode` out."""
 
 Algorithm = Literal["tpe", "cmaes", "gp", "random", "grid", "nsga2"]
 MULTI_OBJECTIVE_ALGORITHMS: frozenset[str] = frozenset({"tpe", "gp", "random", "grid", "nsga2"})
@@ -49,14 +20,15 @@ MULTI_OBJECTIVE_ALGORITHMS: frozenset[str] = frozenset({"tpe", "gp", "random", "
 class Objective(Strict):
     """One metric to optimise and its direction."""
 
-    metric: Metric
+    metric: Annotated[str, AfterValidator(check_objective_metric)]
+    """A metric the training core reports (rsearch.spec.metrics), e.g. val_top1."""
     mode: Literal["max", "min"] | None = None
     """max or min; defaults to the metric's natural direction (max for accuracy, min for loss)."""
 
     @property
     def direction(self) -> Literal["max", "min"]:
         """The mode, or the metric's natural one when the spec left it out."""
-        return self.mode or METRIC_MODES[self.metric]
+        return self.mode or natural_direction(self.metric)
 
 
 def _one_as_list(objective: Any) -> Any:

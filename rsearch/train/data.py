@@ -240,6 +240,7 @@ def build_data(
     device: torch.device,
     interpolation: str,
     mean: tuple[float, ...],
+    threads: int | None = None,
 ) -> DataBundle:
     """Read the recipe's dataset and batch it for this rank.
 
@@ -249,6 +250,7 @@ def build_data(
         device: the training device (in-memory data is moved there).
         interpolation: the model's preferred resize interpolation (streamed data).
         mean: the model's normalisation mean (fill colour of RandAugment in loader workers).
+        threads: CPU threads that decode in-memory datasets (None: see cpu_threads).
     """
     cfg = recipe.data
     batch = per_rank_batch(cfg, ctx)
@@ -267,8 +269,10 @@ def build_data(
         val = _stream(source.val, cfg, batch, val_sampler, device, eval_tf, training=False)
     else:
         side = store_size(cfg)
-        train = MemoryBatches(decode_all(source.train, side), batch, train_sampler, device, True)
-        val = MemoryBatches(decode_all(source.val, side), batch, val_sampler, device, False)
+        train_images = decode_all(source.train, side, threads)
+        val_images = decode_all(source.val, side, threads)
+        train = MemoryBatches(train_images, batch, train_sampler, device, True)
+        val = MemoryBatches(val_images, batch, val_sampler, device, False)
     _check_sizes(len(train), len(train_sampler), batch)
     return DataBundle(train, val, source.num_classes, isinstance(train, MemoryBatches), order)
 

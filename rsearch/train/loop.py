@@ -34,6 +34,7 @@ from rsearch.train.session import (
     restore,
     save_checkpoint,
 )
+from rsearch.train.sums import EvalSums, TrainSums
 
 Reporter = Callable[[dict[str, float], str | None], None]
 """report(metrics, checkpoint_dir): called once per epoch on every rank with the same metrics;
@@ -44,7 +45,11 @@ StepHook = Callable[[int, int, int], None]
 
 
 def fit(
-    recipe: Recipe, report: Reporter | None = None, checkpoint_dir: str | Path | None = None
+    recipe: Recipe,
+    report: Reporter | None = None,
+    checkpoint_dir: str | Path | None = None,
+    *,
+    threads: int | None = None,
 ) -> dict[str, float]:
     """Train a recipe and return the final epoch's metrics.
 
@@ -53,16 +58,20 @@ def fit(
         report: called after every epoch with that epoch's metrics (see Reporter).
         checkpoint_dir: rank 0 writes checkpoint.pt here every epoch; if the file already
             exists when fit starts, training resumes from it.
+        threads: CPU threads for torch and data decoding; None uses the CPUs the process
+            may run on, split among the ranks started together on its node.
 
     Returns:
-        The final epoch's metrics: epoch, train_loss, val_loss, val_top1, val_top5, lr,
-        epoch_s, train_images_per_s, params_m, gflops, infer_images_per_s, infer_latency_ms,
-        infer_latency_ms_batch, and ema_val_top1/ema_val_loss when EMA is on.
+        The final epoch's metrics, named and described in rsearch.spec.metrics: epoch,
+        train_loss, val_loss, val_top1, val_top5, lr, epoch_s, train_images_per_s, params_m,
+        gflops, infer_images_per_s, infer_latency_ms, infer_latency_ms_batch, and
+        ema_val_top1/ema_val_loss when EMA is on.
 
     Raises:
-        TrainInputError: data, model or recipe values that cannot be trained with.
+        TrainInputError: data, model or recipe values that cannot be trained with, or
+            threads below 1.
     """
-    return run_training(recipe, report, checkpoint_dir)
+    return run_training(recipe, report, checkpoint_dir, threads=threads)
 
 
 def run_training(
@@ -70,13 +79,14 @@ def run_training(
     report: Reporter | None = None,
     checkpoint_dir: str | Path | None = None,
     on_step: StepHook | None = None,
+    threads: int | None = None,
 ) -> dict[str, float]:
     """fit, with a per-step hook for progress display."""
     kind = device_type(recipe.device)
     ctx = setup_distributed(kind)
     try:
         with deterministic(recipe.deterministic):
-            session = build_session(recipe, ctx, kind)
+            session = build_session(recipe, ctx, kind, threads)
             state = read_checkpoint(checkpoint_dir, ctx)
             if state is not None:
                 restore(session, state)
@@ -120,11 +130,11 @@ def run_epoch(session: Session, epoch: int, on_step: StepHook | None = None) -> 
 
 def train_epoch(
     session: Session, epoch: int, on_step: StepHook | None = None
-) -> tuple[torch.Tensor, float]:
+) -> tuple[TrainSums, float]:
     """One pass over this rank's training batches.
 
     Returns:
-        ([loss sum, images] on this rank, seconds the loop took).
+        (this rank's sums, seconds the loop took).
     """
     batches = session.data.train
     batches.set_epoch(epoch)
@@ -141,10 +151,10 @@ def train_epoch(
             on_step(epoch + 1, index, steps)
     synchronize(session.device)
     seconds = time.perf_counter() - start
-    return torch.stack([loss_sum.cpu(), torch.tensor(float(images))]), seconds
+    return TrainSums(loss=loss_sum.item(), images=float(images)), seconds
 
 
-def _evaluate_model(session: Session, model: nn.Module) -> torch.Tensor:
+def _evaluate_model(session: Session, model: nn.Module) -> EvalSums:
     average_batchnorm(model, session.ctx)
     return evaluate(
         model,
@@ -162,56 +172,49 @@ def evaluate(
     transform: EvalTransform,
     dtype: torch.dtype | None,
     num_classes: int,
-) -> torch.Tensor:
-    """Exact sums over this rank's validation images (not batch averages).
-
-    Returns:
-        float64 [cross-entropy sum, top-1 hits, top-5 hits, images] on the CPU.
-    """
+) -> EvalSums:
+    """Exact sums over this rank's validation images (not batch averages)."""
     was_training = model.training
     model.eval()
     k = min(5, num_classes)
-    sums = torch.zeros(4, dtype=torch.float64)
-    for images, labels in batches:
+    # Summed on the device in float64 and read once at the end: no per-batch host sync.
+    loss = top1 = top5 = torch.zeros((), dtype=torch.float64)
+    images = 0
+    for x, labels in batches:
         with autocast(labels.device, dtype):
-            logits = model(transform(images))
+            logits = model(transform(x))
         logits = logits.float()
         hits = logits.topk(k, dim=1).indices.eq(labels[:, None])
-        batch = torch.stack(
-            [
-                F.cross_entropy(logits, labels, reduction="sum"),
-                hits[:, 0].sum(),
-                hits.any(dim=1).sum(),
-                torch.tensor(labels.numel(), device=labels.device),
-            ]
-        )
-        sums += batch.double().cpu()
+        loss = loss + F.cross_entropy(logits, labels, reduction="sum").double()
+        top1 = top1 + hits[:, 0].sum()
+        top5 = top5 + hits.any(dim=1).sum()
+        images += labels.numel()
     model.train(was_training)
-    return sums
+    return EvalSums(loss=loss.item(), top1=top1.item(), top5=top5.item(), images=float(images))
 
 
 def _reduce(
     session: Session,
-    train: torch.Tensor,
-    val: torch.Tensor,
-    ema: torch.Tensor | None,
+    train: TrainSums,
+    val: EvalSums,
+    ema: EvalSums | None,
     seconds: tuple[float, float],
 ) -> dict[str, float]:
-    parts = [train, val] + ([ema] if ema is not None else [])
-    sums = all_reduce(torch.cat([p.double() for p in parts]), session.ctx, "sum").tolist()
+    train, val = train.all_reduce(session.ctx), val.all_reduce(session.ctx)
     # An epoch lasts as long as its slowest rank.
     train_s, epoch_s = all_reduce(torch.tensor(seconds), session.ctx, "max").tolist()
     out = {
-        "train_loss": sums[0] / sums[1],
-        "val_loss": sums[2] / sums[5],
-        "val_top1": 100.0 * sums[3] / sums[5],
-        "val_top5": 100.0 * sums[4] / sums[5],
+        "train_loss": train.mean_loss,
+        "val_loss": val.mean_loss,
+        "val_top1": val.top1_pct,
+        "val_top5": val.top5_pct,
     }
-    if ema is not None:  # EMA sums follow the same layout as val's: [loss, top-1, top-5, n]
-        out["ema_val_top1"] = 100.0 * sums[7] / sums[9]
-        out["ema_val_loss"] = sums[6] / sums[9]
+    if ema is not None:
+        ema = ema.all_reduce(session.ctx)
+        out["ema_val_top1"] = ema.top1_pct
+        out["ema_val_loss"] = ema.mean_loss
     out["epoch_s"] = epoch_s
-    out["train_images_per_s"] = sums[1] / train_s
+    out["train_images_per_s"] = train.images / train_s
     return out
 
 

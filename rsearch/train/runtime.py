@@ -16,9 +16,6 @@ from torch import nn
 
 from rsearch.train.errors import TrainInputError
 
-CPUS_ENV = "RSEARCH_CPUS"
-"""Environment variable naming the CPUs this process may use (the Ray layer sets it)."""
-
 _AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -47,30 +44,30 @@ def make_device(kind: str, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def cpu_threads() -> int:
-    """CPUs this process may use: $RSEARCH_CPUS, else its affinity split among local ranks.
+def cpu_threads(threads: int | None = None) -> int:
+    """CPU threads this process uses: `threads` when given, else its CPUs split among local ranks.
 
     Ray workers start with OMP_NUM_THREADS=1, which halves CPU training speed, so the thread
-    count is always set from what the process actually holds.
+    count is always set explicitly: from what the caller says the process holds, or from the
+    process's CPU affinity.
 
     Raises:
-        TrainInputError: RSEARCH_CPUS is set to something other than a positive integer.
+        TrainInputError: threads is given and is not a positive integer.
     """
-    value = os.environ.get(CPUS_ENV)
-    if value is not None:
-        if not value.strip().isdigit() or int(value) < 1:
-            raise TrainInputError(f"{CPUS_ENV} must be a positive integer, got {value!r}")
-        return int(value)
+    if threads is not None:
+        if threads < 1:
+            raise TrainInputError(f"threads must be a positive integer, got {threads!r}")
+        return threads
     held = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     # Ranks started together on one node (torchrun) share the node's CPUs.
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
     return max(1, (held or 1) // max(1, local_ranks))
 
 
-def configure_threads(device: torch.device) -> None:
-    """Give torch's intra-op pool every CPU the process holds (CPU runs only)."""
+def configure_threads(device: torch.device, threads: int | None = None) -> None:
+    """Size torch's intra-op pool to cpu_threads(threads) (CPU runs only)."""
     if device.type == "cpu":
-        torch.set_num_threads(cpu_threads())
+        torch.set_num_threads(cpu_threads(threads))
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:

@@ -93,14 +93,22 @@ def check_recipe(recipe: Recipe, ctx: DistContext, dtype: torch.dtype | None) ->
         )
 
 
-def build_session(recipe: Recipe, ctx: DistContext, device_kind: str) -> Session:
+def build_session(
+    recipe: Recipe, ctx: DistContext, device_kind: str, threads: int | None = None
+) -> Session:
     """Build a run's components on this rank's device.
 
     Seeds: the model is initialised from recipe.seed (identical on every rank); augmentation
     then draws from recipe.seed offset by the rank, so ranks augment differently.
+
+    Args:
+        recipe: what to train.
+        ctx: this process's place among the training processes.
+        device_kind: 'cpu' or 'cuda'.
+        threads: CPU threads for torch and data decoding (None: see runtime.cpu_threads).
     """
     device = make_device(device_kind, ctx.local_rank)
-    configure_threads(device)
+    configure_threads(device, threads)
     dtype = autocast_dtype(recipe.precision, device)
     check_recipe(recipe, ctx, dtype)
     seed_everything(recipe.seed)
@@ -111,7 +119,7 @@ def build_session(recipe: Recipe, ctx: DistContext, device_kind: str) -> Session
         model = model.to(memory_format=torch.channels_last)
     model_cost = cost(model, recipe.data.eval_image_size or recipe.data.image_size)
     data_cfg = timm.data.resolve_model_data_config(model)
-    data = build_data(recipe, ctx, device, data_cfg["interpolation"], data_cfg["mean"])
+    data = build_data(recipe, ctx, device, data_cfg["interpolation"], data_cfg["mean"], threads)
     seed_everything(recipe.seed + 10_007 * (ctx.rank + 1))
     train_tf, eval_tf = _transforms(recipe, data, data_cfg, device)
     step = _train_step(recipe, ctx, model, train_tf, device, dtype)

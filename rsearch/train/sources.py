@@ -303,12 +303,12 @@ def decode_file(path: Path, size: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
-def decode_all(split: Split, size: int) -> ImageArray:
-    """Decode a file split into memory, using a thread per CPU (PIL releases the GIL)."""
+def decode_all(split: Split, size: int, threads: int | None = None) -> ImageArray:
+    """Decode a file split into memory, on cpu_threads(threads) threads (PIL releases the GIL)."""
     if isinstance(split, ImageArray):
         return split
     if not split.files:
         raise TrainInputError("an image folder split holds no images")
-    with ThreadPoolExecutor(max_workers=cpu_threads()) as pool:
+    with ThreadPoolExecutor(max_workers=cpu_threads(threads)) as pool:
         images = list(pool.map(lambda p: decode_file(p, size), split.files))
     return ImageArray(torch.stack(images), torch.tensor(split.labels, dtype=torch.long))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from ray.tune.search import Searcher
 
 from rsearch.rundir import METRICS_ATTR, TUNE_TRIAL_ID_ATTR, TrialBook
+from rsearch.spec.metrics import SUMMARY_METRICS
 from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.budget import budget_check
@@ -25,18 +26,6 @@ from rsearch.tune.space import propose
 if TYPE_CHECKING:
     import optuna
 
-SUMMARY_METRICS = (
-    "epoch",
-    "val_top1",
-    "val_loss",
-    "ema_val_top1",
-    "params_m",
-    "gflops",
-    "train_images_per_s",
-    "infer_images_per_s",
-    "infer_latency_ms",
-)
-"""Final metrics kept on each Optuna trial, for reports without Ray's files."""
 
 PARAMS = "params"
 """Key of the searched values in a Tune trial's config."""

@@ -154,9 +154,6 @@ def worker_loop(config: dict[str, Any]) -> None:
     from rsearch.train import fit
 
     recipe = Recipe.model_validate(config["recipe"])
-    # Ray starts workers with OMP_NUM_THREADS=1; the training core sizes torch's thread pool
-    # from this instead, to the CPUs the worker actually holds.
-    os.environ["RSEARCH_CPUS"] = str(max(1, int(config["cpus"])))
     with tempfile.TemporaryDirectory(prefix="rsearch-ckpt-") as local:
         # Ray Train's own restore (a worker failure inside this run) comes first, then the
         # checkpoint Tune handed the driver.
@@ -173,7 +170,8 @@ def worker_loop(config: dict[str, Any]) -> None:
             )
             ray.train.report(metrics, checkpoint=checkpoint)
 
-        fit(recipe, report, checkpoint_dir=local)
+        # Ray starts workers with OMP_NUM_THREADS=1; torch gets a thread per CPU the worker holds.
+        fit(recipe, report, checkpoint_dir=local, threads=max(1, int(config["cpus"])))
 
 
 def _copy(src: Path, dst: Path) -> None:

@@ -40,7 +40,6 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         WORLD_SIZE="2",
         RANK=str(rank),
         LOCAL_RANK=str(rank),
-        RSEARCH_CPUS="1",
     )
     from rsearch.train import fit
 
@@ -49,6 +48,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         Recipe.model_validate(RECIPE),
         lambda metrics, checkpoint: reports.append({"metrics": metrics, "checkpoint": checkpoint}),
         Path(out_dir) / "checkpoint",
+        threads=1,  # one core each: two ranks on a small machine must not oversubscribe it
     )
     document = {"reports": reports, "final": final}
     (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(document))

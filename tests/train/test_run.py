@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from rsearch.errors import UserError
 from rsearch.train import TrainInputError, fit, run_recipe
@@ -71,10 +73,34 @@ def test_model_timm_lacks(make_recipe: RecipeFactory) -> None:
         fit(bad)
 
 
-def test_bad_cpu_count(make_recipe: RecipeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RSEARCH_CPUS", "two")
-    with pytest.raises(TrainInputError, match="RSEARCH_CPUS must be a positive integer"):
+def test_bad_thread_count(make_recipe: RecipeFactory) -> None:
+    with pytest.raises(TrainInputError, match="threads must be a positive integer, got 0"):
+        fit(make_recipe(), threads=0)
+
+
+def test_threads_size_torch_pool(make_recipe: RecipeFactory) -> None:
+    before = torch.get_num_threads()
+    wanted = 3 if before != 3 else 2
+    try:
+        fit(make_recipe(), threads=wanted)
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_threads_default_to_the_cpus_held(
+    make_recipe: RecipeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `rsearch train` does: no count given, so the process's CPUs, split among the
+    # ranks started together on the node.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(6)), raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    before = torch.get_num_threads()
+    try:
         fit(make_recipe())
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_image_folder_trains(make_recipe: RecipeFactory, image_folder: Path) -> None:

@@ -1,0 +1,187 @@
+"""The metrics the training core reports: one table of names, units and directions.
+
+Everything that names a metric asks this table: spec validation (which metrics an objective
+may use, and their natural direction), report labels, the summary kept on each Optuna trial.
+A test trains a real epoch and checks that `rsearch.train.fit` reports exactly these names.
+Pure data: the spec layer imports no torch, ray or mlflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from rsearch.spec.names import suggest
+
+Direction = Literal["max", "min"]
+When = Literal["epoch", "ema", "last"]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """One metric the training core reports."""
+
+    name: str
+    """The key in the reported metrics."""
+    title: str
+    """What it measures, in words (a report's axis label without the unit)."""
+    unit: str
+    """Its unit ('' for counts and losses)."""
+    direction: Direction | None
+    """Which way is better; None for bookkeeping values no search optimises."""
+    description: str
+    """One sentence on how it is measured."""
+    when: When = "epoch"
+    """Reported every epoch, every epoch when EMA is on ('ema'), or after the last one."""
+    summary: bool = False
+    """Kept with each trial's final result in the Optuna study (reports read it there)."""
+
+    @property
+    def label(self) -> str:
+        """The title with its unit, as an axis shows it."""
+        return f"{self.title} ({self.unit})" if self.unit else self.title
+
+
+METRICS: tuple[MetricInfo, ...] = (
+    MetricInfo("epoch", "epoch", "", None, "Epochs trained so far (1-based).", summary=True),
+    MetricInfo(
+        "val_top1",
+        "validation top-1",
+        "%",
+        "max",
+        "Share of validation images whose top class is right, counted over all workers.",
+        summary=True,
+    ),
+    MetricInfo(
+        "val_top5",
+        "validation top-5",
+        "%",
+        "max",
+        "Share of validation images whose class is among the top five (all, under 5 classes).",
+    ),
+    MetricInfo(
+        "val_loss",
+        "validation loss",
+        "",
+        "min",
+        "Cross-entropy per validation image.",
+        summary=True,
+    ),
+    MetricInfo(
+        "ema_val_top1",
+        "EMA validation top-1",
+        "%",
+        "max",
+        "val_top1 of the exponential moving average of the weights.",
+        when="ema",
+        summary=True,
+    ),
+    MetricInfo(
+        "ema_val_loss",
+        "EMA validation loss",
+        "",
+        "min",
+        "val_loss of the exponential moving average of the weights.",
+        when="ema",
+    ),
+    MetricInfo(
+        "train_loss",
+        "training loss",
+        "",
+        "min",
+        "The training loss (mixup, label smoothing, BCE included) per image of the epoch.",
+    ),
+    MetricInfo(
+        "params_m",
+        "parameters",
+        "M",
+        "min",
+        "Parameters of the model, in millions.",
+        summary=True,
+    ),
+    MetricInfo(
+        "gflops",
+        "compute",
+        "GFLOPs/image",
+        "min",
+        "Multiply-adds of one image's forward pass at the evaluation resolution, in billions.",
+        summary=True,
+    ),
+    MetricInfo(
+        "train_images_per_s",
+        "training throughput",
+        "images/s",
+        "max",
+        "Training images of the epoch over the seconds its slowest worker's loop took.",
+        summary=True,
+    ),
+    MetricInfo(
+        "infer_images_per_s",
+        "inference throughput, batched",
+        "images/s",
+        "max",
+        "Images per second of one batched forward pass in eval mode (median), on rank 0.",
+        when="last",
+        summary=True,
+    ),
+    MetricInfo(
+        "infer_latency_ms",
+        "inference latency, batch of 1",
+        "ms",
+        "min",
+        "Median time of a forward pass over one image in eval mode, on rank 0.",
+        when="last",
+        summary=True,
+    ),
+    MetricInfo(
+        "infer_latency_ms_batch",
+        "inference latency, whole batch",
+        "ms",
+        "min",
+        "Median time of a forward pass over one inference batch in eval mode, on rank 0.",
+        when="last",
+    ),
+    MetricInfo(
+        "epoch_s",
+        "epoch time",
+        "s",
+        "min",
+        "Wall time of the epoch (training and evaluation) on its slowest worker.",
+    ),
+    MetricInfo("lr", "learning rate", "", None, "The learning rate the epoch trained with."),
+)
+"""Every metric `rsearch.train.fit` reports."""
+
+BY_NAME: dict[str, MetricInfo] = {m.name: m for m in METRICS}
+"""The table by metric name."""
+
+OBJECTIVE_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.direction is not None)
+"""The metrics an objective may name: those with a better direction."""
+
+SUMMARY_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.summary)
+"""The final metrics kept on each Optuna trial."""
+
+
+def natural_direction(name: str) -> Direction:
+    """The direction an objective on this metric takes when its spec leaves `mode` out.
+
+    Raises:
+        KeyError: name is not an objective metric.
+    """
+    direction = BY_NAME[name].direction
+    if direction is None:
+        raise KeyError(name)
+    return direction
+
+
+def check_objective_metric(name: str) -> str:
+    """Return name when an objective may use it; raise ValueError naming the closest otherwise."""
+    if name in OBJECTIVE_METRICS:
+        return name
+    choices = f"; use one of {', '.join(OBJECTIVE_METRICS)}"
+    if name in BY_NAME:
+        reason, hint = "it has no better direction to optimise", choices
+    else:
+        reason = "not a metric the trainer reports"
+        hint = suggest(name, list(OBJECTIVE_METRICS)) or choices
+    raise ValueError(f"{name!r} is not allowed: {reason}{hint}")

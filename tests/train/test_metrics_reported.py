@@ -1,0 +1,25 @@
+"""What fit reports is exactly the metrics table (rsearch.spec.metrics), learnt by training."""
+
+from __future__ import annotations
+
+from rsearch.spec.metrics import METRICS
+from rsearch.train import fit
+from tests.train.train_helpers import RecipeFactory
+
+
+def test_fit_reports_exactly_the_tables_metrics(make_recipe: RecipeFactory) -> None:
+    reports: list[dict[str, float]] = []
+    recipe = make_recipe(
+        data={"dataset": "digits", "image_size": 16, "fraction": 0.1},
+        ema={"enabled": True},
+        epochs=2,
+    )
+    final = fit(recipe, lambda metrics, _checkpoint: reports.append(metrics))
+    every_epoch = {m.name for m in METRICS if m.when in ("epoch", "ema")}
+    assert set(reports[0]) == every_epoch  # EMA on: its metrics every epoch
+    assert set(reports[1]) == set(final) == {m.name for m in METRICS}  # the last adds "last"
+
+
+def test_ema_metrics_only_with_ema(make_recipe: RecipeFactory) -> None:
+    final = fit(make_recipe())
+    assert set(final) == {m.name for m in METRICS if m.when != "ema"}
