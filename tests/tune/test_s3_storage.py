@@ -169,11 +169,11 @@ def test_missing_bucket_fails_before_ray_starts(
     args = ["run", str(path), "--no-live", "--storage", missing, "--local-dir", str(tmp_path)]
     res = runner.invoke(app, args)
     assert res.exit_code == 2, res.output
-    assert "cannot write to the search's storage s3://no-such-bucket/runs/tiny-" in res.output
+    assert "cannot write to the search's storage s3://no-such-bucket/runs" in res.output
     assert "Bucket 'no-such-bucket' not found" in res.output
     assert not ray.is_initialized()
     assert list(tmp_path.glob("tiny-*")) == []  # no run directory left behind
 
     res = runner.invoke(app, [*args[:3], "--storage", "nosuchfs://x/y"])
     assert res.exit_code == 2, res.output
-    assert "cannot write to the search's storage nosuchfs://x/y/tiny-" in res.output
+    assert "cannot write to the search's storage nosuchfs://x/y" in res.output
