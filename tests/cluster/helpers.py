@@ -1,9 +1,14 @@
-"""A spec that extends a recipe across folders, for the packaging and CLI tests."""
+"""A spec that extends a recipe across folders, a closed port, and a machine without Ray
+settings: for the packaging and cluster CLI tests."""
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
+
+import pytest
+
+from rsearch.spec.names import cache_dir
 
 SPEC = """\
 name: layered
@@ -37,3 +42,14 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def forget_this_machines_ray(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """No Ray address or token from this machine's environment or home directory.
+
+    The timm name cache is kept where it was (it lives under HOME by default): only for speed.
+    """
+    monkeypatch.setenv("RSEARCH_CACHE", str(cache_dir()))
+    for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))

@@ -1,4 +1,7 @@
-"""Reports from hand-made studies: sections, Pareto sets, scaling, partial runs, errors."""
+"""Reports from hand-made studies: sections, Pareto sets, scaling, importance, curves.
+
+What the `report` verb does with them (where it writes, its errors) is tests/cli/test_report.py.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,7 @@ from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
-from typer.testing import CliRunner
 
-from rsearch.cli import app
 from rsearch.cli.report import report_after_search
 from rsearch.report import write_report
 from rsearch.report.data import load_search
@@ -26,7 +27,6 @@ from tests.report.rundirs import (
     random_trials,
 )
 
-runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -205,24 +205,6 @@ def test_no_scaling_section_when_depth_width_resolution_are_fixed(tmp_path: Path
     assert "## Scaling" not in text
 
 
-def test_partial_report_of_a_running_search(tmp_path: Path) -> None:
-    done = random_trials(3, 8, ("val_top1",))
-    running = [
-        Trial(TrialState.RUNNING, {"optim.lr": 0.01, "loss.label_smoothing": 0.1}, curve={1: 30.0}),
-        Trial(TrialState.RUNNING, {"optim.lr": 0.02, "loss.label_smoothing": 0.1}),
-    ]
-    run_dir, _ = make_run(tmp_path, [*done, *running], num_trials=8)
-
-    res = runner.invoke(app, ["report", str(run_dir), "--format", "md", "--no-mlflow"])
-
-    assert res.exit_code == 0, res.output
-    assert "partial report" in res.stderr
-    text = (run_dir / "report" / "report.md").read_text()
-    assert "Partial report: 2 trial(s) still running and 3 not yet started" in text
-    assert "3 complete, 2 running" in text
-    assert headings(text) == list(SECTIONS)
-
-
 def test_importance_needs_enough_trials(tmp_path: Path) -> None:
     run_dir, _ = make_run(tmp_path, random_trials(2, 9, ("val_top1",)))
     text = write_report(run_dir, fmt="md").page.read_text()
@@ -239,35 +221,10 @@ def test_importance_needs_two_parameters(tmp_path: Path) -> None:
     assert "two or more parameters" in text and "this search has 1 (optim.lr)" in text
 
 
-def test_not_an_rsearch_run_is_exit_2(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["report", str(tmp_path)])
-    assert res.exit_code == 2
-    assert f"{tmp_path} is not an rsearch run directory (no rsearch.json)" in res.stderr
-    assert "Traceback" not in res.output
-
-
-def test_no_finished_trial_is_exit_2(tmp_path: Path) -> None:
-    running = Trial(TrialState.RUNNING, {"optim.lr": 0.01, "loss.label_smoothing": 0.1})
-    run_dir, _ = make_run(tmp_path, [running])
-    res = runner.invoke(app, ["report", str(run_dir), "--no-mlflow"])
-    assert res.exit_code == 2
-    assert "has finished yet (1 running)" in res.stderr
-
-
-def test_unknown_format_is_exit_2(tmp_path: Path) -> None:
+def test_unknown_format_is_refused(tmp_path: Path) -> None:
     run_dir, _ = make_run(tmp_path, random_trials(2, 11, ("val_top1",)))
-    res = runner.invoke(app, ["report", str(run_dir), "--format", "pdf"])
-    assert res.exit_code == 2 and "'pdf' is not one of 'html', 'md'" in res.stderr
-    assert "Traceback" not in res.output
     with pytest.raises(ValueError, match="'pdf' is not a valid ReportFormat"):
         write_report(run_dir, fmt="pdf")  # type: ignore[arg-type]
-
-
-def test_untracked_search_is_not_logged(tmp_path: Path) -> None:
-    run_dir, _ = make_run(tmp_path, random_trials(2, 12, ("val_top1",)), tracked=False)
-    res = runner.invoke(app, ["report", str(run_dir)])
-    assert res.exit_code == 0, res.output
-    assert "run without tracking: report not logged to MLflow" in res.stderr
 
 
 def test_report_after_search_warns_instead_of_failing(

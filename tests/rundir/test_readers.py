@@ -87,11 +87,3 @@ def test_best_works_from_any_directory(tmp_path: Path, monkeypatch: pytest.Monke
     res = runner.invoke(app, ["best", relative, "--format", "yaml"])
     assert res.exit_code == 0, res.output
     assert "trial:" in res.stdout
-
-
-def test_best_of_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["best", str(tmp_path)])
-    assert res.exit_code == 2
-    assert (
-        res.stderr.strip() == f"error: {tmp_path} is not an rsearch run directory (no {MANIFEST})"
-    )
