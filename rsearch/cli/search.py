@@ -142,7 +142,10 @@ def best(
             f"from {run.path}.\n# Train it alone with: rsearch train {export}\n"
         )
         recipe = trials[0].recipe(run.spec).model_dump(mode="json")
-        export.write_text(header + dump_yaml(recipe))
+        try:
+            export.write_text(header + dump_yaml(recipe))
+        except OSError as e:
+            raise UserError(f"cannot write the recipe to {export}: {e.strerror}") from None
         err.print(f"recipe written to {export}", highlight=False)
 
 

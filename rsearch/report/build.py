@@ -54,7 +54,10 @@ def write_report(
             "a report needs at least one"
         )
     out_dir = out_dir or search.run_dir / REPORT_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file in the way, no permission: the user's path to fix
+        raise UserError(f"cannot write the report to {out_dir}: {e.strerror}") from None
     parts = build_sections(search, out_dir)
     title = f"rsearch report: {search.spec.name}"
     page = out_dir / f"report.{fmt.value}"

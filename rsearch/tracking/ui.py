@@ -151,15 +151,18 @@ def _page(uri: str, base_url: str, experiment: str | None) -> str:
 
 
 def _server_page(uri: str, experiment: str | None) -> str:
-    if experiment is not None:
-        return _page(uri, uri, experiment)
     from mlflow.exceptions import MlflowException
 
     with http_limits():
         try:
-            return _page(uri, uri, None)
-        except (MlflowException, OSError):  # not answering now: its home page will do
-            return uri
+            return _page(uri, uri, experiment)
+        except (MlflowException, OSError) as e:
+            if experiment is None:
+                return uri  # not answering now: its home page will do
+            raise UserError(
+                f"cannot look up experiment {experiment!r}: the MLflow server at "
+                f"{redact_text(uri)} does not answer ({type(e).__name__})"
+            ) from None
 
 
 def _latest_search_experiment(client: MlflowClient) -> str | None:

@@ -146,13 +146,13 @@ def resume_search(run_dir: Path, address: str | None = None, live: bool = True) 
     from ray import tune
 
     run = open_run(run_dir)
-    connect(address, log_to_driver=not live)
-    try:
+    try:  # before Ray starts: a run with nothing to resume is told in a second
         restorable = tune.Tuner.can_restore(run.tune_path)
     except OSError as e:
         raise UserError(f"cannot read the search's storage at {run.tune_path}: {e}") from None
     if not restorable:
         raise UserError(f"{run.tune_path} holds no Tune experiment state to resume from")
+    connect(address, log_to_driver=not live)
     setup = TrialSetup.from_spec(run.spec, run.train_root)
     tuner = tune.Tuner.restore(
         run.tune_path,

@@ -156,12 +156,6 @@ def test_unknown_format(tmp_path: Path) -> None:
     assert stderr.strip().splitlines()[-1].startswith("Error: Invalid value for '--format'")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: an --export path that cannot be written is a FileNotFoundError or "
-    "IsADirectoryError traceback (exit 1), after the table has been printed",
-)
 @pytest.mark.parametrize("where", ["missing/best.yaml", "."], ids=["no such folder", "a folder"])
 def test_export_path_that_cannot_be_written(tmp_path: Path, where: str) -> None:
     run_dir, _, _ = _single(tmp_path / "search")

@@ -103,12 +103,6 @@ def test_unknown_format(tmp_path: Path) -> None:
     assert stderr.strip().splitlines()[-1].startswith("Error: Invalid value for '--format'")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: --out naming a file (or a folder under one) is a FileExistsError or "
-    "NotADirectoryError traceback (exit 1)",
-)
 @pytest.mark.parametrize("under", ["", "sub"], ids=["a file", "a folder under a file"])
 def test_out_pointing_at_a_file(tmp_path: Path, under: str) -> None:
     run_dir = _finished(tmp_path)
