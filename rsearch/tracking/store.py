@@ -7,6 +7,7 @@ level; `ensure_store` and `is_transient` import it when called.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -67,12 +68,26 @@ def ensure_store(uri: str) -> None:
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(path.with_name(path.name + ".lock")):
+        with _locked(path.with_name(path.name + ".lock")), _quiet_migrations():
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     # A path that cannot be made or locked, a file that is no database, a schema MLflow
     # cannot migrate: no usable store, which the user fixes. Anything else is a fault.
     except (OSError, SQLAlchemyError, MlflowException) as exc:
         raise UserError(f"cannot open the MLflow store {uri}: {exc}") from exc
+
+
+@contextmanager
+def _quiet_migrations() -> Iterator[None]:
+    """MLflow announces a new store's schema creation at INFO on the console; not worth a line."""
+    loggers = [logging.getLogger(n) for n in ("mlflow.store.db.utils", "alembic.runtime.migration")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 @contextmanager

@@ -93,3 +93,22 @@ def test_outages_are_transient_and_invalid_values_are_not() -> None:
     assert is_transient(ConnectionRefusedError())
     assert not is_transient(MlflowException("bad", error_code=INVALID_PARAMETER_VALUE))
     assert not is_transient(TypeError("a bug"))
+
+
+def test_a_new_store_is_created_without_console_lines(ram_dir: Path) -> None:
+    uri = f"sqlite:///{ram_dir / 'quiet' / 'mlflow.db'}"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from rsearch.tracking import ensure_store; ensure_store(sys.argv[1])",
+            uri,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (ram_dir / "quiet" / "mlflow.db").is_file()
+    assert "Creating initial MLflow database tables" not in proc.stderr + proc.stdout
