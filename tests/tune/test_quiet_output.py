@@ -157,5 +157,5 @@ def test_search_prints_no_ray_noise(tmp_path: Path) -> None:
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     assert "rsearch · tiny" in done.stderr  # the live table
-    assert "results:" in done.stdout
+    assert "run directory: " in done.stdout
     assert [n for n in NOISE if n in out] == [], out

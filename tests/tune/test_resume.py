@@ -74,7 +74,7 @@ def test_resume_after_killed_driver(tmp_path: Path) -> None:
     for number, state in before.items():
         if state.is_finished():  # finished trials were not run again
             assert after[number].datetime_complete is not None
-    assert "results:" in done.stdout
+    assert "run directory: " in done.stdout
 
     # MLflow: the resumed search kept its parent and child runs, with no step logged twice
     _, children = search_runs(run_dir)
