@@ -161,19 +161,33 @@ def ui(
     port: int = typer.Option(5000, "--port", help="0 picks a free port."),
 ) -> None:
     """Start the MLflow UI on the search store and print the URL of its runs table."""
+    import signal
     import time
 
     from rsearch.tracking import start_ui
 
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    # The server runs in a session of its own (so Ctrl-C at the terminal reaches this process
+    # only): without handlers, SIGTERM (`timeout`, systemd, `kill`) or SIGHUP (a closed
+    # terminal) would end this process and leave the server holding the port. Installed
+    # before it starts, so `start_ui` stops a server still starting, too.
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, leave)
     server = start_ui(tracking_uri, host=host, port=port, experiment=experiment)
-    out.print(f"MLflow UI: {server.url}", highlight=False, markup=False)
     if server.process is None:
+        out.print(f"MLflow UI: {server.url}", highlight=False, markup=False)
         return  # the store is a server already
-    err.print("Ctrl-C stops it.", highlight=False)
-    try:
+    try:  # from here on: a signal that arrives while printing must stop the server too
+        out.print(f"MLflow UI: {server.url}", highlight=False, markup=False)
+        err.print("Ctrl-C stops it.", highlight=False)
         while server.process.poll() is None:
             time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
+        # A second signal must not cut the stop short and leave the server behind.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(stop_signal, signal.SIG_IGN)
         server.stop()
