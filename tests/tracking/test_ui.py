@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -92,6 +93,20 @@ def test_rsearch_ui_on_a_busy_port_exits_2_naming_the_port(store: str) -> None:
     assert "MLflow UI" not in out
 
 
+def test_rsearch_ui_run_in_process_leaves_the_callers_signal_handlers(store: str) -> None:
+    from typer.testing import CliRunner
+
+    from rsearch.cli import app
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        res = CliRunner().invoke(app, ["ui", "--tracking-uri", store, "--port", str(port)])
+    assert res.exit_code == 2, res.output
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
 def _read_url(proc: subprocess.Popen[str], timeout: float) -> str:
     """The URL `rsearch ui` prints once its server answers."""
     assert proc.stdout is not None
@@ -147,23 +162,28 @@ def test_a_signal_to_rsearch_ui_stops_its_server_and_frees_the_port(
 ) -> None:
     db = ram_dir / f"ui-{stop.name}" / "mlflow.db"
     proc = _rsearch_ui("--port", "0", "--tracking-uri", f"sqlite:///{db}")
+    groups = {proc.pid}
+    stopped = False
     try:
         url = _read_url(proc, timeout=180)
         # The server runs in a session of its own (Ctrl-C in a terminal reaches rsearch only).
-        groups = _groups_of(str(db)) | {proc.pid}
+        groups |= _groups_of(str(db))
         assert len(groups) >= 2, "the server's process group was not found"
         proc.send_signal(stop)
         proc.wait(timeout=60)
+        assert proc.returncode == exit_code
+        left = [g for g in groups if not _group_gone(g, timeout=10)]
+        assert not left, f"process groups still alive: {left}"
+        stopped = True
+        port = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        with socket.socket() as again:  # the next `rsearch ui` can have the port
+            again.bind(("127.0.0.1", port))
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == exit_code
-    left = [g for g in groups if not _group_gone(g, timeout=10)]
-    assert not left, f"process groups still alive: {left}"
-    port = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-    with socket.socket() as again:  # the next `rsearch ui` can have the port
-        again.bind(("127.0.0.1", port))
+        if not stopped:  # whatever failed, leave no server behind
+            for group in groups:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
+        proc.wait()
 
 
 def test_an_unknown_experiment_is_refused_before_anything_starts(store: str) -> None:
