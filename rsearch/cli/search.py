@@ -164,19 +164,41 @@ def ui(
     port: int = typer.Option(5000, "--port", help="0 picks a free port."),
 ) -> None:
     """Start the MLflow UI on the search store and print the URL of its runs table."""
+    import signal
     import time
 
     from rsearch.tracking import start_ui
 
-    server = start_ui(tracking_uri, host=host, port=port, experiment=experiment)
-    out.print(f"MLflow UI: {server.url}", highlight=False, markup=False)
-    if server.process is None:
-        return  # the store is a server already
-    err.print("Ctrl-C stops it.", highlight=False)
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    # The server runs in a session of its own (so Ctrl-C at the terminal reaches this process
+    # only): without handlers, SIGTERM (`timeout`, systemd, `kill`) or SIGHUP (a closed
+    # terminal) would end this process and leave the server holding the port. Installed
+    # before it starts, so `start_ui` stops a server still starting, too; restored at the end
+    # for a caller that runs the verb in its own process.
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.getsignal(sig) for sig in stop_signals}
+    signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGHUP, leave)
     try:
-        while server.process.poll() is None:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
+        server = start_ui(tracking_uri, host=host, port=port, experiment=experiment)
+        if server.process is None:
+            out.print(f"MLflow UI: {server.url}", highlight=False, markup=False)
+            return  # the store is a server already
+        try:  # from here on: a signal that arrives while printing must stop the server too
+            out.print(f"MLflow UI: {server.url}", highlight=False, markup=False)
+            err.print("Ctrl-C stops it.", highlight=False)
+            while server.process.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            # A second signal must not cut the stop short and leave the server behind.
+            for sig in stop_signals:
+                signal.signal(sig, signal.SIG_IGN)
+            server.stop()
     finally:
-        server.stop()
+        for sig, handler in previous.items():
+            if handler is not None:  # None: set outside Python, and cannot be set back
+                signal.signal(sig, handler)

@@ -185,7 +185,11 @@ class SearchRecorder:
             return self.parent_run_id
 
     def trial_started(
-        self, trial_id: str, recipe: Mapping[str, Any], searched: Mapping[str, Any]
+        self,
+        trial_id: str,
+        recipe: Mapping[str, Any],
+        searched: Mapping[str, Any],
+        study_trial: int | None = None,
     ) -> None:
         """Open a trial's child run, or continue it (a resumed search, a retried trial).
 
@@ -193,6 +197,10 @@ class SearchRecorder:
             trial_id: The trial's id (the child run's name).
             recipe: The trial's whole resolved recipe, nested; logged flattened as params.
             searched: Space paths (dotted) and the values sampled for them.
+            study_trial: The study trial (Optuna's number) it runs. A trial that takes over a
+                study trial another trial ran (a resumed search adopting a proposal its killed
+                driver had handed out) gets a new child run that replaces the other's, so
+                there is one child run per study trial.
         """
         with self._lock:
             sender = self._require_search()
@@ -208,6 +216,7 @@ class SearchRecorder:
                     params=params,
                     tags={TAG_SEARCHED: cap(",".join(searched), MAX_TAG_VALUE) or None},
                     artifacts=[(recipe_file, None)],
+                    study_trial=study_trial,
                 )
             )
 

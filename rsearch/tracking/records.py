@@ -52,6 +52,10 @@ class OpenTrial(_Record):
     tags: dict[str, str | None]
     """None leaves a tag out."""
     artifacts: list[Artifact]
+    study_trial: int | None = None
+    """The study's trial (Optuna's number) the trial runs: the child run's key. A new trial
+    given a study trial that another trial ran (a resumed search adopting an orphaned
+    proposal) replaces that trial's child run. None: unknown (queues of older versions)."""
 
 
 class Metrics(_Record):

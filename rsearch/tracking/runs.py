@@ -1,10 +1,13 @@
 """The MLflow runs of one search: found by their tags, created when missing, written idempotently.
 
 A search is one parent run tagged `rsearch.search_id` (a digest of its run directory); each
-trial is a child run tagged `mlflow.parentRunId` and `rsearch.trial_id`. The tags are the
-whole trial-to-run mapping, so a new process finds the runs again. Every write here can be
-repeated without harm: params already logged are skipped, metric steps at or below the
-highest one logged are skipped, tags and artifacts overwrite themselves with the same value.
+trial is a child run tagged `mlflow.parentRunId` and `rsearch.trial_id`, and with the study
+trial it runs (`rsearch.optuna_trial`). The tags are the whole trial-to-run mapping, so a new
+process finds the runs again. There is one child run per study trial: a trial that takes over
+a study trial another trial ran replaces that trial's run. Every write here can be repeated
+without harm: params already logged are skipped, metric steps at or below the highest one
+logged are skipped, tags and artifacts overwrite themselves with the same value, a replaced
+run is deleted once.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ TAG_SEARCH_ID = "rsearch.search_id"
 TAG_RUN_DIR = "rsearch.run_dir"
 TAG_ROLE = "rsearch.role"
 TAG_TRIAL_ID = "rsearch.trial_id"
+TAG_STUDY_TRIAL = "rsearch.optuna_trial"
+"""The study trial (Optuna's number) a child run records: its key across Tune trials."""
 TAG_LAST_STEP = "rsearch.last_step"
 TAG_PARENT = "mlflow.parentRunId"
 CHANGED_PREFIX = "rsearch.changed."
@@ -183,23 +188,56 @@ class RunBook:
             if not token:
                 return runs
 
-    def child(self, trial_id: str, start_ms: int | None = None) -> RunState:
-        """A trial's child run: found among the parent's children, else created."""
+    def child(
+        self, trial_id: str, start_ms: int | None = None, study_trial: int | None = None
+    ) -> RunState:
+        """A trial's child run: found among the parent's children, else created.
+
+        Args:
+            trial_id: The trial (the run's name).
+            start_ms: A new run's start time.
+            study_trial: The study trial the trial runs, tagged on a new run. A new run
+                replaces the child run of any other trial of the same study trial (see
+                `_delete_runs_of`).
+        """
         parent = self.parent()
         if trial_id not in self.children:
+            tags = {
+                TAG_PARENT: parent.run_id,
+                TAG_SEARCH_ID: self.search_id,
+                TAG_TRIAL_ID: trial_id,
+                TAG_ROLE: "trial",
+            }
+            if study_trial is not None:
+                self._delete_runs_of(study_trial)
+                tags[TAG_STUDY_TRIAL] = str(study_trial)
             run = self._client.create_run(
-                self.experiment_id,
-                start_time=start_ms,
-                tags={
-                    TAG_PARENT: parent.run_id,
-                    TAG_SEARCH_ID: self.search_id,
-                    TAG_TRIAL_ID: trial_id,
-                    TAG_ROLE: "trial",
-                },
-                run_name=trial_id,
+                self.experiment_id, start_time=start_ms, tags=tags, run_name=trial_id
             )
             self.children[trial_id] = self._state(run)
         return self.children[trial_id]
+
+    def _delete_runs_of(self, study_trial: int) -> None:
+        """Delete the child runs of other trials that ran `study_trial`.
+
+        A driver killed after a trial's run was made but before Tune's next experiment
+        snapshot leaves that trial unknown to the resumed search, which gives its study trial
+        to a new trial that trains it from scratch. The old run would stay behind, unfinished
+        and never to be continued, its metrics from a discarded attempt: a dead trial beside
+        the real one. Deleting it (before the new run exists, so a crash in between leaves
+        nothing to undo) keeps one child run per study trial.
+        """
+        key = str(study_trial)
+        for trial_id, state in list(self.children.items()):
+            if state.tags.get(TAG_STUDY_TRIAL) == key:
+                log.info(
+                    "deleting MLflow run %s of trial %s: study trial %s now runs in another trial",
+                    state.run_id,
+                    trial_id,
+                    key,
+                )
+                self._client.delete_run(state.run_id)
+                del self.children[trial_id]
 
     def _state(self, run: Run) -> RunState:
         state = RunState(

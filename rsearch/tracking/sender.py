@@ -246,7 +246,7 @@ class Sender:
         self._log_artifacts(parent, r.artifacts)
 
     def _apply_open_trial(self, r: OpenTrial) -> None:
-        child = self.book.child(r.trial, start_ms=r.ts)
+        child = self.book.child(r.trial, start_ms=r.ts, study_trial=r.study_trial)
         if child.status != "RUNNING":
             # A retried or resumed trial: the last attempt's outcome no longer holds.
             self.book.delete_tags(child, [TAG_ERROR, TAG_PRUNED])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -86,18 +87,22 @@ def start_ui(
     ensure_store(uri)
     port = port or _free_port(host)
     if not _port_free(host, port):
-        raise UserError(f"port {port} on {host} is in use; choose another port")
+        raise _port_in_use(host, port)
     base_url = f"http://{host}:{port}"
     url = _page(uri, base_url, experiment)  # before starting: a wrong name starts nothing
     log_path = log_path or Path(tempfile.gettempdir()) / f"rsearch-mlflow-ui-{port}.log"
     process = _launch(uri, host, port, log_path)
     server = UiServer(process, url, base_url, log_path)
     try:
-        _wait_healthy(server, timeout)
+        _wait_healthy(server, timeout, (host, port))
     except BaseException:
         server.stop()
         raise
     return server
+
+
+def _port_in_use(host: str, port: int) -> UserError:
+    return UserError(f"port {port} on {host} is in use; choose another port (0 picks a free one)")
 
 
 def _server_command(uri: str, host: str, port: int) -> list[str]:
@@ -123,11 +128,13 @@ def _launch(uri: str, host: str, port: int, log_path: Path) -> subprocess.Popen[
         )
 
 
-def _wait_healthy(server: UiServer, timeout: float) -> None:
+def _wait_healthy(server: UiServer, timeout: float, address: tuple[str, int]) -> None:
     assert server.process is not None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
+            if not _port_free(*address):  # taken since it was checked
+                raise _port_in_use(*address)
             raise UserError(f"the MLflow UI exited at start:\n{_tail(server.log_path)}")
         try:
             with urllib.request.urlopen(f"{server.base_url}/health", timeout=2) as response:
@@ -186,8 +193,22 @@ def _free_port(host: str) -> int:
 
 
 def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex((host, port)) != 0
+    """Whether the server could bind the port: nothing listens on it, nor holds it bound.
+
+    Raises:
+        UserError: When the host cannot be listened on at all (not an address of this machine).
+    """
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as sock:
+            # As the server's socket does: a port left in TIME_WAIT by a stopped server is free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            return False
+        raise UserError(f"cannot listen on {host} port {port}: {e.strerror or e}") from None
+    return True
 
 
 def _tail(path: Path | None, lines: int = 20) -> str:

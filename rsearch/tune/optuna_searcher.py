@@ -20,6 +20,7 @@ from rsearch.spec.metrics import SUMMARY_METRICS
 from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.budget import budget_check
+from rsearch.tune.kill_points import kill_point
 from rsearch.tune.searchers import create_study
 from rsearch.tune.space import propose
 
@@ -30,7 +31,10 @@ if TYPE_CHECKING:
 PARAMS = "params"
 """Key of the searched values in a Tune trial's config."""
 OPTUNA_TRIAL = "optuna_trial"
-"""Key of the Optuna trial number in a config proposed up front (PBT populations)."""
+"""Key of the Optuna trial number in a trial's config, so Tune callbacks know which study
+trial a Tune trial runs (its MLflow child run follows the study trial). Set by `suggest` and
+`initial_population` (PBT); PBT's exploit copies a donor's whole config, number included, so
+a PBT trial's own number is the one it first started with."""
 
 
 class OptunaSearcher(Searcher):
@@ -84,19 +88,23 @@ class OptunaSearcher(Searcher):
         orphan = self._orphan()
         if orphan is not None:
             self._adopt(trial_id, orphan)
-            return {PARAMS: recipe_params(orphan.params, self._spec.scaling, self._spec.base)}
+            params = recipe_params(orphan.params, self._spec.scaling, self._spec.base)
+            return {PARAMS: params, OPTUNA_TRIAL: orphan.number}
         if len(self._numbers) >= self._spec.search.num_trials:
             return Searcher.FINISHED  # type: ignore[return-value]  # Tune's own sentinel
         trial, params = propose(self.study, self._spec, budget_check(self._spec))
         self._numbers[trial_id] = trial.number
         trial.set_user_attr(TUNE_TRIAL_ID_ATTR, trial_id)
-        return {PARAMS: params}
+        kill_point("asked")
+        return {PARAMS: params, OPTUNA_TRIAL: trial.number}
 
     def _orphan(self) -> optuna.trial.FrozenTrial | None:
         """A trial Optuna handed out that the restored Tune experiment never heard of.
 
         A driver killed between `ask` and Tune's next experiment snapshot leaves one behind;
-        giving it to the next Tune trial keeps the search at exactly num_trials.
+        giving it to the next Tune trial keeps the search at exactly num_trials. The new Tune
+        trial trains it from scratch, and its config names the study trial, so its MLflow
+        child run replaces the one the lost Tune trial may have made.
         """
         import optuna
 

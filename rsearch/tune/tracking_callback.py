@@ -10,7 +10,8 @@ from ray.tune import Callback
 
 from rsearch.errors import UserError
 from rsearch.rundir import SPEC_AS_WRITTEN, Run, best_trials, open_study
-from rsearch.tune.optuna_searcher import PARAMS
+from rsearch.tune.kill_points import kill_point
+from rsearch.tune.optuna_searcher import OPTUNA_TRIAL, PARAMS
 from rsearch.tune.trainable import TrialSetup, pointed_checkpoint
 
 log = logging.getLogger(__name__)
@@ -66,14 +67,22 @@ class TrackingCallback(Callback):
             self._recorder.tick()
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """Open the trial's child run, keyed by the study trial it runs (see `_study_trial`)."""
+        kill_point("trial_started")
         params = trial.config.get(PARAMS, {})
         recipe = self._setup.recipe(params).model_dump(mode="json")
-        self._recorder.trial_started(trial.trial_id, recipe, params)
+        self._recorder.trial_started(trial.trial_id, recipe, params, _study_trial(trial))
+        kill_point("child_opened")
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
-        self._recorder.trial_result(trial.trial_id, result, step=int(result.get("epoch", 0)))
+        step = int(result.get("epoch", 0))
+        if step == 1:
+            kill_point("first_result")
+        self._recorder.trial_result(trial.trial_id, result, step=step)
+        if step == 1:
+            kill_point("first_result_recorded")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
@@ -115,6 +124,17 @@ class TrackingCallback(Callback):
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles callbacks with the experiment; the recorder holds a client and threads.
         return {**self.__dict__, "_recorder": None}
+
+
+def _study_trial(trial: Any) -> int | None:
+    """The Optuna trial a Tune trial runs, from its config (None: a config without it).
+
+    Only the recorder's first opening of a child run uses it, so the donor's number a PBT
+    exploit copies into a running trial's config changes nothing.
+    """
+    number = trial.config.get(OPTUNA_TRIAL)
+    valid = isinstance(number, int) and not isinstance(number, bool) and number >= 0
+    return number if valid else None
 
 
 def _local_checkpoint(trial: Any) -> Path | None:

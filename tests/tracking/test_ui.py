@@ -1,10 +1,16 @@
-"""The MLflow UI started by start_ui, looked at in a real headless Chromium."""
+"""The MLflow UI of start_ui and `rsearch ui`: ports, signals, a real headless Chromium."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import select
+import signal
 import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +51,139 @@ def test_a_taken_port_is_refused_before_anything_starts(store: str) -> None:
         port = taken.getsockname()[1]
         with pytest.raises(UserError, match=f"port {port}"):
             start_ui(store, port=port)
+
+
+def test_a_port_held_bound_without_listening_is_in_use(store: str) -> None:
+    with socket.socket() as taken:  # what a server still starting up holds
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"port {port} on 127.0.0.1 is in use"):
+            start_ui(store, port=port)
+
+
+def test_a_host_that_is_no_address_here_is_refused(store: str) -> None:
+    with pytest.raises(UserError, match="cannot listen on 192.0.2.1 port 5000"):
+        start_ui(store, host="192.0.2.1", port=5000)
+
+
+def _rsearch_ui(*args: str) -> subprocess.Popen[str]:
+    # A session of its own, as a terminal's job would be: the test signals it alone.
+    return subprocess.Popen(
+        [sys.executable, "-m", "rsearch.cli", "ui", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+    )
+
+
+def test_rsearch_ui_on_a_busy_port_exits_2_naming_the_port(store: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _rsearch_ui("--port", str(port), "--tracking-uri", store)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert (
+        err.strip()
+        == f"error: port {port} on 127.0.0.1 is in use; choose another port (0 picks a free one)"
+    )
+    assert "MLflow UI" not in out
+
+
+def test_rsearch_ui_run_in_process_leaves_the_callers_signal_handlers(store: str) -> None:
+    from typer.testing import CliRunner
+
+    from rsearch.cli import app
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        res = CliRunner().invoke(app, ["ui", "--tracking-uri", store, "--port", str(port)])
+    assert res.exit_code == 2, res.output
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+def _read_url(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The URL `rsearch ui` prints once its server answers."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+        if ready:
+            line = proc.stdout.readline()
+            if line.startswith("MLflow UI: "):
+                return line.split(": ", 1)[1].strip()
+            assert line, f"rsearch ui ended: {proc.stderr.read() if proc.stderr else ''}"
+    raise AssertionError(f"rsearch ui printed no URL within {timeout:g} s")
+
+
+def _groups_of(marker: str) -> set[int]:
+    """Process groups of the live processes whose command line contains marker."""
+    groups = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                groups.add(os.getpgid(int(entry.name)))
+        except (OSError, ProcessLookupError):
+            continue  # ended meanwhile
+    return groups
+
+
+def _group_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+# Each case starts a real MLflow server (~10 s idle): SIGTERM, the reported case, stays in the
+# fast suite; the others run with the slow tests.
+@pytest.mark.parametrize(
+    ("stop", "exit_code"),
+    [
+        (signal.SIGTERM, 128 + signal.SIGTERM),
+        pytest.param(signal.SIGINT, 0, marks=pytest.mark.slow),
+        pytest.param(signal.SIGHUP, 128 + signal.SIGHUP, marks=pytest.mark.slow),
+    ],
+    ids=["SIGTERM", "SIGINT", "SIGHUP"],
+)
+def test_a_signal_to_rsearch_ui_stops_its_server_and_frees_the_port(
+    ram_dir: Path, stop: signal.Signals, exit_code: int
+) -> None:
+    db = ram_dir / f"ui-{stop.name}" / "mlflow.db"
+    proc = _rsearch_ui("--port", "0", "--tracking-uri", f"sqlite:///{db}")
+    groups = {proc.pid}
+    stopped = False
+    try:
+        url = _read_url(proc, timeout=180)
+        # The server runs in a session of its own (Ctrl-C in a terminal reaches rsearch only).
+        groups |= _groups_of(str(db))
+        assert len(groups) >= 2, "the server's process group was not found"
+        proc.send_signal(stop)
+        proc.wait(timeout=60)
+        assert proc.returncode == exit_code
+        left = [g for g in groups if not _group_gone(g, timeout=10)]
+        assert not left, f"process groups still alive: {left}"
+        stopped = True
+        port = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        with socket.socket() as again:  # the next `rsearch ui` can have the port
+            again.bind(("127.0.0.1", port))
+    finally:
+        if not stopped:  # whatever failed, leave no server behind
+            for group in groups:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, signal.SIGKILL)
+        proc.wait()
 
 
 def test_an_unknown_experiment_is_refused_before_anything_starts(store: str) -> None:

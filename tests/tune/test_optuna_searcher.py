@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 
 from rsearch.spec import parse_spec_text
-from rsearch.tune.optuna_searcher import PARAMS, OptunaSearcher
+from rsearch.tune.optuna_searcher import OptunaSearcher
 
 SPEC = """
 name: s
@@ -57,7 +57,7 @@ def test_restored_searcher_adopts_orphans_and_keeps_the_budget(tmp_path: Path) -
     second.restore(str(tmp_path / "state.pkl"))
     assert second.suggest("a") is None  # Tune restores "a" itself
     adopted = second.suggest("x")
-    assert adopted == {PARAMS: orphan[PARAMS]}
+    assert adopted == orphan  # the same values, and the same study trial named
     assert second.suggest("y") is not None
     assert second.suggest("z") == "FINISHED"
     assert len(second.study.trials) == 3

@@ -79,6 +79,9 @@ def test_resume_after_killed_driver(tmp_path: Path) -> None:
     # MLflow: the resumed search kept its parent and child runs, with no step logged twice
     _, children = search_runs(run_dir)
     assert len(children) == 4
+    # one child run per study trial, named after the Tune trial the study records for it
+    runs = {c.data.tags["rsearch.optuna_trial"]: c.info.run_name for c in children}
+    assert runs == {str(t.number): t.user_attrs["tune_trial_id"] for t in after}
     for child in children:
         assert epoch_steps(child.info.run_id) == [1, 2]
         assert child.info.status == "FINISHED"
