@@ -8,8 +8,9 @@ Pure data: the spec layer imports no torch, ray or mlflow.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from rsearch.spec.names import suggest
 
@@ -160,6 +161,15 @@ OBJECTIVE_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.directio
 
 SUMMARY_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.summary)
 """The final metrics kept on each Optuna trial."""
+
+
+def reported_only(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of a result that are metrics of this table.
+
+    Tune adds its own bookkeeping to every result (`time_total_s`, `training_iteration`,
+    `pid`, ...); what a search records as a trial's metrics is what the trainer measured.
+    """
+    return {k: v for k, v in result.items() if k in BY_NAME}
 
 
 def natural_direction(name: str) -> Direction:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rsearch.settings import resolve_tracking_uri
 from rsearch.tracking.redact import is_secret_name, redact, redact_text
-from rsearch.tracking.settings import resolved_spec, search_settings
+from rsearch.tracking.spec_params import resolved_spec, search_settings
 from rsearch.tracking.store import ensure_store
 
 if TYPE_CHECKING:

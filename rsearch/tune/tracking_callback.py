@@ -10,6 +10,7 @@ from ray.tune import Callback
 
 from rsearch.errors import UserError
 from rsearch.rundir import SPEC_AS_WRITTEN, Run, best_trials, open_study
+from rsearch.spec.metrics import reported_only
 from rsearch.tune.kill_points import kill_point
 from rsearch.tune.optuna_searcher import OPTUNA_TRIAL, PARAMS
 from rsearch.tune.trainable import TrialSetup, pointed_checkpoint
@@ -80,7 +81,7 @@ class TrackingCallback(Callback):
         step = int(result.get("epoch", 0))
         if step == 1:
             kill_point("first_result")
-        self._recorder.trial_result(trial.trial_id, result, step=step)
+        self._recorder.trial_result(trial.trial_id, reported_only(result), step=step)
         if step == 1:
             kill_point("first_result_recorded")
 
@@ -90,7 +91,7 @@ class TrackingCallback(Callback):
         self._recorder.trial_ended(
             trial.trial_id,
             "FINISHED" if finished else "KILLED",
-            final_metrics=result,
+            final_metrics=reported_only(result),
             pruned=not finished,
             checkpoint=_local_checkpoint(trial),
         )
@@ -99,7 +100,7 @@ class TrackingCallback(Callback):
         self._recorder.trial_ended(
             trial.trial_id,
             "FAILED",
-            final_metrics=trial.last_result or {},
+            final_metrics=reported_only(trial.last_result or {}),
             error=_error_text(trial),
             checkpoint=_local_checkpoint(trial),
         )

@@ -104,3 +104,10 @@ def test_table_imports_no_heavy_library() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_reported_only_keeps_the_trainers_metrics() -> None:
+    from rsearch.spec.metrics import reported_only
+
+    result = {"val_top1": 90.0, "epoch": 2, "time_total_s": 12.5, "pid": 7, "trial_id": "t"}
+    assert reported_only(result) == {"val_top1": 90.0, "epoch": 2}

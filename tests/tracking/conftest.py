@@ -14,7 +14,7 @@ import pytest
 
 from rsearch.spec import SearchSpec, load_spec
 from rsearch.spec.space_paths import apply_params
-from rsearch.tracking.settings import resolved_spec, search_settings
+from rsearch.tracking.spec_params import resolved_spec, search_settings
 
 EXPERIMENT = "rsearch-tests"
 

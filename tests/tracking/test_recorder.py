@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from rsearch.spec import SearchSpec
 from rsearch.tracking import SearchRecorder, find_search_run, log_search_artifacts, spec_hash
 from rsearch.tracking.entities import params_of
-from rsearch.tracking.settings import resolved_spec
+from rsearch.tracking.spec_params import resolved_spec
 from tests.tracking.conftest import Trial, make_trial, simulate_search, start, write_checkpoint
 from tests.tracking.helpers import read_search
 

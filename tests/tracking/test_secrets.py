@@ -9,7 +9,7 @@ import pytest
 from rsearch.spec import SearchSpec
 from rsearch.tracking import SearchRecorder, is_secret_name, redact, redact_text
 from rsearch.tracking.redact import MASK, redact_yaml_text
-from rsearch.tracking.settings import resolved_spec, search_settings
+from rsearch.tracking.spec_params import resolved_spec, search_settings
 from tests.tracking.conftest import make_trial
 from tests.tracking.helpers import read_search
 

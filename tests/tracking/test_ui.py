@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 from rsearch.errors import UserError
 from rsearch.spec import parse_spec_text
 from rsearch.tracking import SearchRecorder, UiServer, runs_url, start_ui
-from rsearch.tracking.settings import resolved_spec, search_settings
+from rsearch.tracking.spec_params import resolved_spec, search_settings
 from tests.tracking.conftest import SPEC, make_trial
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -56,6 +56,8 @@ def test_asha_search_prunes_and_exports(ray_2cpu: None, tmp_path: Path) -> None:
         epochs = int(t.user_attrs["metrics"]["epoch"])
         assert epoch_steps(child.info.run_id) == list(range(1, epochs + 1))
         assert child.data.params["optim.lr"] == str(t.params["optim.lr"])
+        # The trainer's metrics (the metrics table), not Tune's bookkeeping
+        assert "val_top1" in child.data.metrics and "time_total_s" not in child.data.metrics
         if t.state == optuna.trial.TrialState.PRUNED:
             assert child.info.status == "KILLED" and child.data.tags["rsearch.pruned"] == "true"
         else:
