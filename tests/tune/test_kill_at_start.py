@@ -136,9 +136,11 @@ def test_a_malformed_kill_target_is_refused(monkeypatch: pytest.MonkeyPatch, tar
 
 # -- slow: real searches killed and resumed -----------------------------------------------
 
-CASES = [(m, "stale") for m in MOMENTS] + [(m, "fresh") for m in MOMENTS[1:]]
-"""Every moment with a stale snapshot; with a fresh one too where Tune then knows the trial
-(a fresh snapshot cannot hold a trial killed while it was being asked for)."""
+CASES = [(m, "stale") for m in MOMENTS] + [("child_opened", "fresh")]
+"""Every moment with a stale snapshot (the adopting path, where the ghost was made); with a
+fresh one, the moment a child run exists and Tune restores the trial itself (the path where
+nothing is adopted). The other fresh moments take the same path: left out to keep the suite
+within CI's time."""
 
 
 @pytest.mark.slow
