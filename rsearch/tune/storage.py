@@ -13,13 +13,11 @@ control directory, so it is complete too.
 
 from __future__ import annotations
 
-import logging
 import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-log = logging.getLogger(__name__)
 
 
 def fs_path(uri: str) -> str:
