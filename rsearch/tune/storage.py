@@ -19,7 +19,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 
-
 def fs_path(uri: str) -> str:
     """The path a pyarrow filesystem uses for a URI (`bucket/key...`, no scheme or query)."""
     parsed = urllib.parse.urlparse(uri)
