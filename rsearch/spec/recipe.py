@@ -53,6 +53,24 @@ class ModelConfig(Strict):
         return layers
 
 
+class Stage(Strict):
+    """A stretch of training at a lower fidelity: smaller images and/or less data.
+
+    Stages run in order from the first epoch; epochs after the last stage train at
+    `data.image_size` on the whole training set. A trial stopped after a stage has spent that
+    stage's (smaller) compute, which is what a compute-unit scheduler counts (FFCV's
+    progressive resizing, ResNet-RS's low-resolution early epochs).
+    """
+
+    epochs: int = Field(ge=1)
+    """Epochs trained in this stage."""
+    image_size: int | None = Field(None, ge=8, le=1024)
+    """Train resolution of the stage; defaults to data.image_size."""
+    fraction: float | None = Field(None, gt=0.0, le=1.0)
+    """Share of the training set (of data.fraction's subset) seen in the stage; defaults to all
+    of it. Subsets are nested: a later, larger stage keeps the earlier stage's images."""
+
+
 class DataConfig(Strict):
     """Where the images come from and how they are batched."""
 
@@ -76,6 +94,13 @@ class DataConfig(Strict):
     """Training images of the synthetic dataset."""
     num_workers: int = Field(0, ge=0)
     """Loader processes for streamed datasets (in-memory ones need none)."""
+    progressive: list[Stage] = Field(default_factory=list)
+    """Low-fidelity stages trained first (progressive resizing / data fraction), in order."""
+    eval_rule: Literal["final", "fixres"] = "final"
+    """Evaluate at the final resolution (eval_image_size or image_size) every epoch, or, with
+    fixres, at the current train resolution times fixres_ratio (FixRes's train/test ratio)."""
+    fixres_ratio: float = Field(1.15, ge=1.0, le=2.0)
+    """Test-to-train resolution ratio of the fixres eval rule."""
 
     @model_validator(mode="after")
     def _path_when_needed(self) -> DataConfig:
@@ -132,6 +157,9 @@ class ScheduleConfig(Strict):
     """Epochs at which step/multistep decay (step uses the first as its period)."""
     decay_rate: float = Field(0.1, gt=0.0, le=1.0)
     """Factor applied at each decay."""
+    restart_per_stage: bool = False
+    """Start warm-up and the schedule afresh at each data.progressive stage and after the last
+    one; by default one schedule spans all epochs, so a promoted trial continues its cycle."""
 
 
 class LossConfig(Strict):
@@ -229,3 +257,22 @@ class Recipe(Strict):
     """Seed of every random generator of the run."""
     deterministic: bool = False
     """Deterministic kernels (slower); needed for bit-exact resume comparisons."""
+
+    @model_validator(mode="after")
+    def _stages_fit_in_epochs(self) -> Recipe:
+        staged = sum(stage.epochs for stage in self.data.progressive)
+        if staged > self.epochs:
+            raise ValueError(
+                f"data.progressive stages train {staged} epochs but the recipe has "
+                f"epochs: {self.epochs}; lower the stages' epochs or raise epochs"
+            )
+        return self
+
+    def stage_at(self, epoch: int) -> tuple[int, float]:
+        """(train image size, training-set share) of a 0-based epoch under data.progressive."""
+        start = 0
+        for stage in self.data.progressive:
+            if epoch < start + stage.epochs:
+                return (stage.image_size or self.data.image_size, stage.fraction or 1.0)
+            start += stage.epochs
+        return self.data.image_size, 1.0

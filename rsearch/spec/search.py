@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from rsearch.spec.base import Strict
 from rsearch.spec.metrics import check_objective_metric, natural_direction
@@ -51,6 +52,24 @@ Objectives = Annotated[
 ]
 
 
+class Budget(Strict):
+    """The compute a whole search may spend (admission control, not a wall-clock kill).
+
+    Before a proposal runs its cost is estimated; it is admitted only if it fits what remains.
+    """
+
+    device_hours: float | None = Field(None, gt=0.0)
+    """Device-hours (one CPU worker or one GPU for an hour), summed over every trial's workers."""
+    flops: float | None = Field(None, gt=0.0)
+    """Training plus evaluation FLOPs (2 per multiply-add), summed over every trial."""
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Budget:
+        if self.device_hours is None and self.flops is None:
+            raise ValueError("a budget needs device_hours, flops, or both")
+        return self
+
+
 class SearchConfig(Strict):
     """How trials are proposed."""
 
@@ -66,6 +85,8 @@ class SearchConfig(Strict):
     """Known recipes to evaluate first, each a mapping of space paths to values."""
     max_failures: int = Field(0, ge=0)
     """Retries of a failed trial, each from its last checkpoint."""
+    budget: Budget | None = None
+    """A compute limit for the whole search (device-hours and/or FLOPs); none by default."""
 
 
 class NoScheduler(Strict):
@@ -74,16 +95,24 @@ class NoScheduler(Strict):
     type: Literal["none"]
 
 
+BudgetUnit = Literal["epochs", "compute"]
+"""What a successive-halving rung counts: epochs, or compute in full-fidelity epoch
+equivalents (an epoch at half the resolution counts about a quarter; see data.progressive)."""
+
+
 class AshaScheduler(Strict):
     """Asynchronous successive halving (Ray's ASHAScheduler)."""
 
     type: Literal["asha"]
-    grace_period: int = Field(1, ge=1)
-    """Epochs every trial runs before it can be stopped."""
+    unit: BudgetUnit = "epochs"
+    """Rungs in epochs, or in compute (full-fidelity epoch equivalents; the `fidelity` metric)."""
+    grace_period: float = Field(1, gt=0)
+    """Budget (in `unit`) every trial runs before it can be stopped."""
     reduction_factor: float = Field(3.0, gt=1.0)
     """Keep 1/reduction_factor of the trials at each rung."""
-    max_t: int | None = Field(None, ge=1)
-    """Budget in epochs; defaults to the base recipe's epochs."""
+    max_t: float | None = Field(None, gt=0)
+    """Budget in `unit`; defaults to the base recipe's whole training (its epochs, or their
+    compute in full-fidelity epoch equivalents)."""
     brackets: int = Field(1, ge=1)
     """Brackets of different aggressiveness."""
 
@@ -92,10 +121,12 @@ class HyperbandScheduler(Strict):
     """Synchronous Hyperband (Ray's HyperBandScheduler)."""
 
     type: Literal["hyperband"]
+    unit: BudgetUnit = "epochs"
+    """Rungs in epochs, or in compute (full-fidelity epoch equivalents; the `fidelity` metric)."""
     reduction_factor: float = Field(3.0, gt=1.0)
     """Keep 1/reduction_factor of the trials at each rung."""
-    max_t: int | None = Field(None, ge=1)
-    """Budget in epochs; defaults to the base recipe's epochs."""
+    max_t: float | None = Field(None, gt=0)
+    """Budget in `unit`; defaults to the base recipe's whole training."""
 
 
 class MedianScheduler(Strict):
@@ -186,7 +217,15 @@ class SearchSpec(Strict):
         return len(self.objective) > 1
 
     @property
+    def budget_unit(self) -> BudgetUnit:
+        """What the scheduler's rungs count: epochs or compute."""
+        unit: BudgetUnit = getattr(self.scheduler, "unit", "epochs")
+        return unit
+
+    @property
     def budget_epochs(self) -> int:
         """The most epochs a trial may train (the scheduler's max_t or the base recipe's)."""
         max_t = getattr(self.scheduler, "max_t", None)
-        return max_t or self.base.epochs
+        if max_t is None or self.budget_unit == "compute":
+            return self.base.epochs
+        return math.ceil(max_t)

@@ -46,6 +46,47 @@ def gflops(model: nn.Module, image_size: int) -> float:
     return counter.get_total_flops() / 2 / 1e9
 
 
+def forward_flops(model: nn.Module, image_size: int) -> float:
+    """FLOPs (2 per multiply-add) of one image's forward pass in eval mode (evaluation)."""
+    return gflops(model, image_size) * 2e9
+
+
+def train_flops(model: nn.Module, image_size: int) -> float:
+    """FLOPs (2 per multiply-add) of one image's forward and backward pass in train mode.
+
+    Counted by torch's FlopCounterMode on a batch of two (BatchNorm in train mode needs more
+    than one value per channel), halved. Exact for the model and resolution, no timing involved;
+    on the meta device nothing is computed and no weight receives a gradient.
+    """
+    param = next(model.parameters())
+    x = torch.zeros(2, 3, image_size, image_size, device=param.device, dtype=param.dtype)
+    was_training = model.training
+    snapshot = _batchnorm_buffers(model)
+    model.train()
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            out = model(x)
+            grads = torch.autograd.grad(out.float().sum(), [p for p in model.parameters()])
+        del grads  # counted, never applied
+    finally:
+        model.train(was_training)
+        _restore_buffers(model, snapshot)
+    return counter.get_total_flops() / 2
+
+
+def _batchnorm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    # A train-mode pass updates BatchNorm's running statistics; counting must leave them alone.
+    return {name: b.clone() for name, b in model.named_buffers() if b.device.type != "meta"}
+
+
+def _restore_buffers(model: nn.Module, saved: dict[str, torch.Tensor]) -> None:
+    buffers = dict(model.named_buffers())
+    with torch.no_grad():
+        for name, value in saved.items():
+            buffers[name].copy_(value)
+
+
 def cost(model: nn.Module, image_size: int) -> dict[str, float]:
     """{"params_m", "gflops"} of a model at a resolution."""
     return {"params_m": params_m(model), "gflops": gflops(model, image_size)}

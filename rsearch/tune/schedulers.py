@@ -34,7 +34,7 @@ def make_scheduler(spec: SearchSpec) -> TrialScheduler | None:
         return s.ASHAScheduler(
             **common,
             max_t=spec.budget_epochs,
-            grace_period=cfg.grace_period,
+            grace_period=cfg.grace_period,  # type: ignore[arg-type]  # floats work: rungs are grace * rf**k
             reduction_factor=cfg.reduction_factor,
             brackets=cfg.brackets,
         )
