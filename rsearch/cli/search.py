@@ -102,6 +102,7 @@ def _finish(info: Any) -> None:
             highlight=False,
             markup=False,
         )
+    _print_compute(run)
     uri = run_tracking_uri(run)
     lines = [f"run directory: {run.path}"]
     if uri is not None:
@@ -111,6 +112,15 @@ def _finish(info: Any) -> None:
         lines.append(f"open the UI:   rsearch ui --tracking-uri '{redact_text(uri)}'")
     lines.append(f"report:        rsearch report {run.path}")
     out.print("\n".join(lines), highlight=False, markup=False)
+
+
+def _print_compute(run: Any) -> None:
+    """The search's compute line (FLOPs, device-hours, wall time, budget), when recorded."""
+    from rsearch.rundir import read_compute
+
+    record = read_compute(run.path)
+    if record is not None:
+        out.print(record.summary_line(), highlight=False, markup=False)
 
 
 @user_errors
@@ -132,6 +142,7 @@ def best(
     if fmt is BestFormat.table:
         for table in best_tables(run.spec, trials):
             out.print(table)
+        _print_compute(run)
     elif fmt is BestFormat.json:
         print(json.dumps([t.as_dict() for t in trials], indent=2))
     else:

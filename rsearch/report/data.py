@@ -58,6 +58,8 @@ class SearchRecord:
     study: optuna.Study
     trials: list[TrialRecord]
     curve_metric: str
+    traces: dict[str, TuneTrace] = field(default_factory=dict)
+    """Tune's per-epoch results by Tune trial id (empty when none are at hand)."""
 
     @property
     def run_dir(self) -> Path:
@@ -85,7 +87,7 @@ def load_search(run: Run | Path) -> SearchRecord:
     traces = tune_traces(run.path)
     metric = CURVE_METRIC if traces else run.spec.objective[0].metric
     trials = [_record(run.spec, t, traces) for t in trial_views(study)]
-    return SearchRecord(run, study, trials, metric)
+    return SearchRecord(run, study, trials, metric, traces)
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class TuneTrace:
     curve: dict[int, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     """The trial's config params: recipe paths, after any scaling strategy resolved them."""
+    results: dict[int, dict[str, float]] = field(default_factory=dict)
+    """Every numeric value of each epoch's result, by epoch (rung analysis reads these)."""
 
 
 def tune_traces(run_dir: Path) -> dict[str, TuneTrace]:
@@ -120,6 +124,12 @@ def tune_traces(run_dir: Path) -> dict[str, TuneTrace]:
             value, epoch = result.get(CURVE_METRIC), result.get("epoch")
             if isinstance(value, int | float) and isinstance(epoch, int):
                 trace.curve[epoch] = float(value)
+            if isinstance(epoch, int):
+                trace.results[epoch] = {
+                    k: float(v)
+                    for k, v in result.items()
+                    if isinstance(v, int | float) and not isinstance(v, bool)
+                }
     return traces
 
 

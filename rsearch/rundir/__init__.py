@@ -5,7 +5,9 @@ one (`resume`, `best`, `report`, tracking) reads it through `open_run`, `open_st
 `TrialView`. Imports no Ray and no MLflow; Optuna only inside the functions that need it.
 """
 
+from rsearch.rundir.compute import ComputeRecord, TrialSpend, read_compute, write_compute
 from rsearch.rundir.layout import (
+    COMPUTE_FILE,
     MANIFEST,
     RECORD_FILES,
     SPEC_AS_WRITTEN,
@@ -39,6 +41,7 @@ from rsearch.rundir.trials import (
 )
 
 __all__ = [
+    "COMPUTE_FILE",
     "COST_ATTR",
     "MANIFEST",
     "METRICS_ATTR",
@@ -51,11 +54,13 @@ __all__ = [
     "TRACKING_STATE_DIR",
     "TRAIN_DIR",
     "TUNE_TRIAL_ID_ATTR",
+    "ComputeRecord",
     "Manifest",
     "NoCompletedTrial",
     "Run",
     "StudyNotFound",
     "TrialBook",
+    "TrialSpend",
     "TrialView",
     "best_trials",
     "create_run_dir",
@@ -64,10 +69,12 @@ __all__ = [
     "new_manifest",
     "open_run",
     "open_study",
+    "read_compute",
     "read_manifest",
     "spec_hash",
     "trial_views",
     "warm_start_trial",
     "write_atomic",
+    "write_compute",
     "write_manifest",
 ]

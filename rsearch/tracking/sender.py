@@ -272,7 +272,7 @@ class Sender:
             path = r.checkpoints.get(trial_id) or child.tags.get(TAG_CHECKPOINT)
             if self._best_checkpoints and path:
                 book.log_artifact(child, path, "checkpoint")
-        tags: dict[str, Any] = {TAG_DROPPED: r.dropped or None}
+        tags: dict[str, Any] = {TAG_DROPPED: r.dropped or None, **r.tags}
         if best:
             tags[TAG_BEST_TRIAL] = ",".join(r.best)
             tags[TAG_BEST_RUN] = ",".join(c.run_id for c in best)

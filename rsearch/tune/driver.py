@@ -243,13 +243,19 @@ def make_tuner(
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
+    from rsearch.tune.ledger_hooks import LedgerCallback, SearchStopper
     from rsearch.tune.progress import LiveTable
     from rsearch.tune.study_callback import StudyCallback
 
     root = storage_root or str(run_dir.parent)
     setup = TrialSetup.from_spec(spec, uri_join(root, run_dir.name, TRAIN_DIR))
     searcher = OptunaSearcher(spec, run_dir / STUDY_FILE, spec.budget_epochs)
-    callbacks = [*(callbacks or []), *([LiveTable(spec)] if live else [])]
+    # The ledger comes first: tracking reads its final record when the experiment ends.
+    callbacks = [
+        LedgerCallback(run_dir, spec),
+        *(callbacks or []),
+        *([LiveTable(spec)] if live else []),
+    ]
     search_alg: Any = searcher
     param_space: dict[str, Any] = {}
     if spec.scheduler.type == "pbt":
@@ -276,15 +282,21 @@ def make_tuner(
             storage_path=root,
             failure_config=tune.FailureConfig(max_failures=spec.search.max_failures),
             callbacks=callbacks,
-            # A trial at its budget is done; without this PBT would pause it once more.
-            stop={"epoch": spec.budget_epochs},
+            # Ends a trial at its epoch budget (PBT would pause it once more) or where the
+            # search's compute budget cannot pay its next rung.
+            stop=SearchStopper(run_dir, spec),
             verbose=0,
         ),
     )
 
 
 def _fit(tuner: Any, run: Run) -> RunInfo:
-    grid = tuner.fit()
+    from rsearch.tune.ledger_hooks import forget_ledger
+
+    try:
+        grid = tuner.fit()
+    finally:
+        forget_ledger(run.path)
     errors = [f"{Path(r.path).name}: {_first_line(r.error)}" for r in grid if r.error]
     if run.manifest.experiment is not None:
         _publish_records(run, strict=False)

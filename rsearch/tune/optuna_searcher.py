@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ray.tune.search import Searcher
 
-from rsearch.rundir import METRICS_ATTR, TUNE_TRIAL_ID_ATTR, TrialBook
+from rsearch.rundir import METRICS_ATTR, REJECTED_ATTR, TUNE_TRIAL_ID_ATTR, TrialBook
 from rsearch.spec.metrics import SUMMARY_METRICS
 from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
@@ -92,11 +92,27 @@ class OptunaSearcher(Searcher):
             return {PARAMS: params, OPTUNA_TRIAL: orphan.number}
         if len(self._numbers) >= self._spec.search.num_trials:
             return Searcher.FINISHED  # type: ignore[return-value]  # Tune's own sentinel
+        import optuna
+
         trial, params = propose(self.study, self._spec, budget_check(self._spec))
+        refusal = self._admission(trial_id, params)
+        if refusal is not None:
+            # Told like a refused proposal: on record in the study, never trained.
+            trial.set_user_attr(REJECTED_ATTR, refusal)
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            return Searcher.FINISHED  # type: ignore[return-value]
         self._numbers[trial_id] = trial.number
         trial.set_user_attr(TUNE_TRIAL_ID_ATTR, trial_id)
         kill_point("asked")
         return {PARAMS: params, OPTUNA_TRIAL: trial.number}
+
+    def _admission(self, trial_id: str, params: dict[str, Any]) -> str | None:
+        """None when the search's compute budget admits the trial, else why not."""
+        if self._spec.search.budget is None:
+            return None
+        from rsearch.tune.ledger_hooks import ledger_for
+
+        return ledger_for(self._study_file.parent, self._spec).admit(trial_id, params)
 
     def _orphan(self) -> optuna.trial.FrozenTrial | None:
         """A trial Optuna handed out that the restored Tune experiment never heard of.

@@ -27,6 +27,7 @@ from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import SearchSpec
 from rsearch.spec.space_paths import apply_params
 from rsearch.tune.optuna_searcher import PARAMS
+from rsearch.tune.rungs import with_ticks
 
 CHECKPOINT_FILE = "checkpoint.pt"
 POINTER_FILE = "train_checkpoint.json"
@@ -129,6 +130,8 @@ def _trainer(
 
 def _report_to_tune(metrics: dict[str, Any], train_checkpoint: str | None) -> None:
     import ray.tune
+
+    metrics = with_ticks(metrics)  # what a compute-unit scheduler counts
 
     if train_checkpoint is None:
         ray.tune.report(metrics)
