@@ -1,9 +1,10 @@
-"""The cost of a search before it runs: the estimates a compute budget needs.
+"""The bill of a search before it runs: `rsearch plan`, and the cost estimates a budget needs.
 
 Imports torch and timm only inside the functions that count FLOPs or measure speed; imports no
-Ray.
+Ray. See docs/recipes.md ("Planning a search") for the rules of the estimate.
 """
 
+from rsearch.plan.bill import Plan, plan_search
 from rsearch.plan.cost import (
     EpochCost,
     Spend,
@@ -20,6 +21,7 @@ __all__ = [
     "EpochCost",
     "FlopsRateSpeed",
     "MeasuredSpeed",
+    "Plan",
     "Speed",
     "Spend",
     "ThroughputCache",
@@ -28,6 +30,7 @@ __all__ = [
     "cost_to_epoch",
     "epochs_to_reach",
     "estimate_trial",
+    "plan_search",
     "scheduler_max_t",
     "trial_end",
 ]
