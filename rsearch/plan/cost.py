@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from rsearch.plan.throughput import Speed
+    from rsearch.train.sources import ImageCounts
 
 DeviceKind = Literal["cpu", "gpu"]
 SpeedSource = Literal["measured", "reference", "nominal"]
@@ -177,11 +178,10 @@ def estimate_trial(recipe: Recipe, resources: Resources, speed: Speed | None = N
     Raises:
         UserError: the recipe cannot train (model, data path, batch split).
     """
-    from rsearch.plan.throughput import MeasuredSpeed  # deferred: imports torch
-    from rsearch.train.sources import count_images
+    from rsearch.plan.throughput import MeasuredSpeed  # deferred: it imports this module
 
     speed = speed or MeasuredSpeed()
-    counts = count_images(recipe.data, recipe.seed)
+    counts = _image_counts(recipe.data.model_dump_json(), recipe.seed)
     workers = resources.workers_per_trial
     kind = device_kind(resources)
     sam = 2.0 if recipe.optim.name == "sam" else 1.0  # two forward/backward passes a step
@@ -211,6 +211,15 @@ def estimate_trial(recipe: Recipe, resources: Resources, speed: Speed | None = N
         )
     final = speed.train_rate(recipe, recipe.data.image_size, resources)
     return TrialCost(tuple(epochs), kind, workers, final.source, 1.0 / final.seconds_per_image)
+
+
+@functools.lru_cache(maxsize=64)
+def _image_counts(data_json: str, seed: int) -> ImageCounts:
+    # Trials of a search share their data section: an image folder is listed once.
+    from rsearch.spec.recipe import DataConfig
+    from rsearch.train.sources import count_images
+
+    return count_images(DataConfig.model_validate_json(data_json), seed)
 
 
 def _stage_images(recipe: Recipe, train: int, stages: Sequence[int], epoch: int) -> int:
