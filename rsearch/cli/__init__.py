@@ -28,6 +28,7 @@ for verb in (
     specs.validate,
     specs.show,
     specs.sample,
+    specs.plan,
     specs.train,
     search.run,
     search.resume,

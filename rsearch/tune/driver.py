@@ -12,7 +12,6 @@ at `<uri>/<name>-<timestamp>/`, recorded in the manifest; see `rsearch.tune.stor
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,8 @@ from rsearch.rundir import (
 )
 from rsearch.settings import StorageRoot, resolve_storage, resolve_tracking_uri, uri_join
 from rsearch.spec.search import SearchSpec
-from rsearch.tune.cluster import ClusterResources, connect
+from rsearch.tune.capacity import concurrency
+from rsearch.tune.cluster import connect
 from rsearch.tune.optuna_searcher import OptunaSearcher
 from rsearch.tune.schedulers import make_scheduler, pbt_param_space
 from rsearch.tune.storage import download_trial_results, make_dir, upload_files
@@ -58,43 +58,6 @@ class RunInfo:
     errors: list[str]
     experiment: str | None = None
     """Tune's experiment URI when the storage is remote (None: the run directory itself)."""
-
-
-def trial_cpus(spec: SearchSpec) -> float:
-    """CPUs one trial holds (all its workers)."""
-    return spec.resources.workers_per_trial * spec.resources.cpus_per_worker
-
-
-def concurrency(spec: SearchSpec, cluster: ClusterResources) -> int:
-    """Trials that can run at once without any waiting for workers it cannot get.
-
-    On an autoscaling cluster the nodes come when trials ask for them, so only the spec
-    bounds concurrency and a trial larger than today's cluster waits for its nodes.
-
-    Raises:
-        UserError: When a single trial needs more than the whole cluster has.
-    """
-    res = spec.resources
-    limits = [spec.search.num_trials, spec.search.max_concurrent or spec.search.num_trials]
-    if res.autoscaling:
-        return min(limits)
-    cpus = trial_cpus(spec)
-    if cpus > cluster.cpus + 1e-9:
-        raise UserError(
-            f"a trial needs {cpus:g} CPUs ({res.workers_per_trial} workers x "
-            f"{res.cpus_per_worker:g}) but the cluster has {cluster.cpus:g}; lower "
-            "resources.workers_per_trial or resources.cpus_per_worker"
-        )
-    limits.append(math.floor(cluster.cpus / cpus + 1e-9))
-    if res.gpus_per_worker > 0:
-        gpus = res.workers_per_trial * res.gpus_per_worker
-        if gpus > cluster.gpus + 1e-9:
-            raise UserError(
-                f"a trial needs {gpus:g} GPUs but the cluster has {cluster.gpus:g}; lower "
-                "resources.gpus_per_worker or resources.workers_per_trial"
-            )
-        limits.append(math.floor(cluster.gpus / gpus + 1e-9))
-    return max(1, min(limits))
 
 
 def run_search(
