@@ -69,9 +69,10 @@ def write_report(
 
 def build_sections(search: SearchRecord, out_dir: Path) -> list[Section]:
     """Every section of the report in reading order (scaling only when the search scaled)."""
+    compute = sections.compute(search)
     parts = [
         sections.summary(search),
-        sections.compute(search),
+        *([compute] if compute is not None else []),
         sections.best_trials(search),
         sections.pareto(search, out_dir),
         sections.importance(search, out_dir),

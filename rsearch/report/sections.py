@@ -160,26 +160,29 @@ def curves(search: SearchRecord, out_dir: Path) -> Section:
     return Section("Learning curves", paragraphs, figures=[path])
 
 
-def compute(search: SearchRecord) -> Section:
-    """What the search spent, beside its plan and budget, and why it stopped."""
+def compute(search: SearchRecord) -> Section | None:
+    """What the search spent, beside its plan and budget, and why it stopped (None: no record,
+    a search from before rsearch kept one)."""
     record = read_compute(search.run_dir)
     if record is None:
-        return Section("Compute", ["No compute record: the search ran before it was kept."])
-    paragraphs = [record.summary_line().capitalize() + "."]
-    rows = [
-        ["spent", fmt(record.total_flops), fmt(record.total_device_hours)],
-    ]
+        return None
+    line = record.summary_line()
+    paragraphs = [line[0].upper() + line[1:] + "."]
+    rows = [["spent", _flops(record.total_flops), fmt(record.total_device_hours)]]
     if record.planned is not None:
-        rows.append(
-            ["planned", fmt(record.planned.total_flops), fmt(record.planned.total_device_hours)]
-        )
+        planned = record.planned
+        rows.append(["planned", _flops(planned.total_flops), fmt(planned.total_device_hours)])
     if record.budget_flops is not None or record.budget_device_hours is not None:
-        rows.append(["budget", fmt(record.budget_flops), fmt(record.budget_device_hours)])
+        rows.append(["budget", _flops(record.budget_flops), fmt(record.budget_device_hours)])
     paragraphs.append(
         "FLOPs count 2 per multiply-add: training forward and backward plus evaluation, over "
         "the epochs trials reported; device-hours are epoch wall time times workers."
     )
     return Section("Compute", paragraphs, Table(["", "FLOPs", "device-hours"], rows))
+
+
+def _flops(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
 def rungs(search: SearchRecord) -> Section | None:

@@ -141,16 +141,6 @@ def epoch_fidelity(model: nn.Module, recipe: Recipe) -> list[float]:
     return out
 
 
-def recipe_fidelity(recipe: Recipe) -> list[float]:
-    """epoch_fidelity of a recipe's model, built on the meta device (no weights, no data)."""
-    from rsearch.train.model import build_model  # deferred: model imports checkpoint/timm
-    from rsearch.train.sources import count_classes
-
-    with torch.device("meta"):
-        model = build_model(recipe, count_classes(recipe.data), load_weights=False)
-    return epoch_fidelity(model, recipe)
-
-
 def _batchnorm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
     # A train-mode pass updates BatchNorm's running statistics; counting must leave them alone.
     return {name: b.clone() for name, b in model.named_buffers() if b.device.type != "meta"}

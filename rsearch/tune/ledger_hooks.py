@@ -24,10 +24,10 @@ def ledger_for(run_dir: Path, spec: SearchSpec) -> ComputeLedger:
     """The run's ledger in this process, made on first use (estimates only with a budget)."""
     key = str(run_dir.resolve())
     if key not in _LEDGERS:
-        from rsearch.tune.schedulers import max_budget  # deferred: may build a meta model
+        from rsearch.plan import scheduler_max_t  # deferred: may count the base model's FLOPs
 
         estimate = trial_estimator(spec) if spec.search.budget is not None else None
-        _LEDGERS[key] = ComputeLedger(run_dir, spec, estimate, max_budget(spec))
+        _LEDGERS[key] = ComputeLedger(run_dir, spec, estimate, scheduler_max_t(spec))
     return _LEDGERS[key]
 
 
@@ -44,7 +44,8 @@ def trial_estimator(spec: SearchSpec) -> Estimator:
     def estimate(params: Any) -> list[EpochCost]:
         cost = estimate_trial(apply_params(spec.base, dict(params)), spec.resources)
         return [
-            EpochCost(flops=e.train_flops + e.eval_flops, device_s=e.device_s, fidelity=e.fidelity) for e in cost.epochs
+            EpochCost(flops=e.train_flops + e.eval_flops, device_s=e.device_s, fidelity=e.fidelity)
+            for e in cost.epochs
         ]
 
     return estimate

@@ -42,12 +42,12 @@ def with_ticks(result: dict[str, object]) -> dict[str, object]:
     return result
 
 
-def scheduler_max_t(spec: SearchSpec, max_budget: float) -> int:
+def ray_max_t(spec: SearchSpec, max_budget: float) -> int:
     """A trial's whole budget in scheduler units (whole epochs or ticks), as Ray gets it."""
     return math.ceil(max_budget * scale(spec) - 1e-6)
 
 
-def scheduler_grace(spec: SearchSpec) -> int:
+def ray_grace(spec: SearchSpec) -> int:
     """ASHA's grace period in scheduler units."""
     grace = getattr(spec.scheduler, "grace_period", 1.0)
     return max(1, round(grace * scale(spec)))
@@ -82,12 +82,12 @@ def scheduler_milestones(spec: SearchSpec, max_budget: float) -> list[float]:
 
     Args:
         spec: The search.
-        max_budget: A trial's whole budget in the spec's unit (`schedulers.max_budget`).
+        max_budget: A trial's whole budget in the spec's unit (`plan.scheduler_max_t`).
     """
     cfg = spec.scheduler
-    max_t = scheduler_max_t(spec, max_budget)
+    max_t = ray_max_t(spec, max_budget)
     if isinstance(cfg, AshaScheduler):
-        return milestones(scheduler_grace(spec), cfg.reduction_factor, max_t)
+        return milestones(ray_grace(spec), cfg.reduction_factor, max_t)
     if isinstance(cfg, HyperbandScheduler):
         return hyperband_milestones(cfg.reduction_factor, max_t)
     return []

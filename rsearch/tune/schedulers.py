@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.optuna_searcher import OPTUNA_TRIAL, PARAMS
-from rsearch.tune.rungs import scheduler_grace, scheduler_max_t, time_attr
+from rsearch.tune.rungs import ray_grace, ray_max_t, time_attr
 
 if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
@@ -20,25 +20,11 @@ if TYPE_CHECKING:
 AnyParam = FloatParam | IntParam | CategoricalParam
 
 
-def max_budget(spec: SearchSpec) -> float:
-    """A trial's whole budget in the spec's unit: max_t, else the base recipe's training.
-
-    For the compute unit that is the base recipe's fidelity summed over its epochs, counted on
-    its model (built on the meta device); a searched model of another shape may differ a little.
-    """
-    max_t = getattr(spec.scheduler, "max_t", None)
-    if max_t is not None:
-        return float(max_t)
-    if spec.budget_unit == "epochs":
-        return float(spec.base.epochs)
-    from rsearch.train.measure import recipe_fidelity  # deferred: torch and timm
-
-    return sum(recipe_fidelity(spec.base))
-
-
 def make_scheduler(spec: SearchSpec) -> TrialScheduler | None:
     """The scheduler the spec asks for, or None to run every trial to the end."""
     from ray.tune import schedulers as s
+
+    from rsearch.plan import scheduler_max_t  # deferred: may count the base model's FLOPs
 
     cfg = spec.scheduler
     objective = spec.objective[0]
@@ -50,12 +36,12 @@ def make_scheduler(spec: SearchSpec) -> TrialScheduler | None:
     if cfg.type == "none":
         return None
     # Ray's schedulers count in whole units: the compute unit is counted in ticks.
-    max_t = scheduler_max_t(spec, max_budget(spec))
+    max_t = ray_max_t(spec, scheduler_max_t(spec))
     if cfg.type == "asha":
         return s.ASHAScheduler(
             **common,
             max_t=max_t,
-            grace_period=scheduler_grace(spec),
+            grace_period=ray_grace(spec),
             reduction_factor=cfg.reduction_factor,
             brackets=cfg.brackets,
         )
