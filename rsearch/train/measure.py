@@ -79,45 +79,6 @@ def train_flops(model: nn.Module, image_size: int) -> float:
     return counter.get_total_flops() / 2
 
 
-def _conv_backward_flop(
-    grad_out_shape: list[int],
-    x_shape: list[int],
-    w_shape: list[int],
-    _bias: object,
-    _stride: object,
-    _padding: object,
-    _dilation: object,
-    transposed: bool,
-    _output_padding: object,
-    groups: int,
-    output_mask: list[bool],
-    out_shape: list[list[int] | None],
-    **kwargs: object,
-) -> int:
-    """FLOPs of a convolution's backward: torch's formula with the groups of the weight gradient.
-
-    torch (2.14) counts a grouped convolution's weight gradient as if the convolution were
-    dense, `groups` times too many: 64x for a depthwise convolution over 64 channels, which made
-    an EfficientNet's training pass count ~40x its forward. The input gradient's count is
-    torch's (it already uses the grouped weight's shape).
-    """
-
-    def swap(shape: list[int]) -> list[int]:
-        return [shape[1], shape[0], *shape[2:]]
-
-    flops = 0
-    if output_mask[0] and out_shape[0] is not None:
-        flops += conv_flop_count(grad_out_shape, w_shape, out_shape[0], not transposed)
-    if output_mask[1] and out_shape[1] is not None:
-        grad_weight = swap(out_shape[1])
-        if transposed:  # the weight gradient of a transposed conv is conv(grad_out, input)
-            dense = conv_flop_count(swap(grad_out_shape), swap(x_shape), grad_weight)
-        else:  # ... of a conv, conv(input, grad_out)
-            dense = conv_flop_count(swap(x_shape), swap(grad_out_shape), grad_weight)
-        flops += dense // groups
-    return flops
-
-
 def epoch_fidelity(model: nn.Module, recipe: Recipe) -> list[float]:
     """Each epoch's training compute in full-fidelity epoch equivalents (the `fidelity` unit).
 
@@ -161,6 +122,45 @@ def _restore_buffers(model: nn.Module, saved: dict[str, torch.Tensor]) -> None:
     with torch.no_grad():
         for name, value in saved.items():
             buffers[name].copy_(value)
+
+
+def _conv_backward_flop(
+    grad_out_shape: list[int],
+    x_shape: list[int],
+    w_shape: list[int],
+    _bias: object,
+    _stride: object,
+    _padding: object,
+    _dilation: object,
+    transposed: bool,
+    _output_padding: object,
+    groups: int,
+    output_mask: list[bool],
+    out_shape: list[list[int] | None],
+    **kwargs: object,
+) -> int:
+    """FLOPs of a convolution's backward: torch's formula with the groups of the weight gradient.
+
+    torch (2.14) counts a grouped convolution's weight gradient as if the convolution were
+    dense, `groups` times too many: 64x for a depthwise convolution over 64 channels, which made
+    an EfficientNet's training pass count ~40x its forward. The input gradient's count is
+    torch's (it already uses the grouped weight's shape).
+    """
+
+    def swap(shape: list[int]) -> list[int]:
+        return [shape[1], shape[0], *shape[2:]]
+
+    flops = 0
+    if output_mask[0] and out_shape[0] is not None:
+        flops += conv_flop_count(grad_out_shape, w_shape, out_shape[0], not transposed)
+    if output_mask[1] and out_shape[1] is not None:
+        grad_weight = swap(out_shape[1])
+        if transposed:  # the weight gradient of a transposed conv is conv(grad_out, input)
+            dense = conv_flop_count(swap(grad_out_shape), swap(x_shape), grad_weight)
+        else:  # ... of a conv, conv(input, grad_out)
+            dense = conv_flop_count(swap(x_shape), swap(grad_out_shape), grad_weight)
+        flops += dense // groups
+    return flops
 
 
 def cost(model: nn.Module, image_size: int) -> dict[str, float]:
