@@ -4,15 +4,16 @@ The FLOPs follow the training core's definitions exactly (2 FLOPs per multiply-a
 
 - an epoch's training FLOPs are `train_flops(model, the epoch's train size)` times the images the
   epoch trains on (whole batches only: each of W workers takes `ceil(n / W)` of the n images of
-  the epoch's subset, as its sampler does, and drops its last partial batch);
+  the epoch's subset, as its sampler does, and drops its last partial batch), twice under SAM
+  (two forward/backward passes a step);
 - an epoch's evaluation FLOPs are `forward_flops(model, eval size)` times the validation
   images, twice with EMA (the EMA copy is evaluated too);
 - an epoch's fidelity is `epoch_fidelity` (full-fidelity epoch equivalents).
 
 Device time comes from a `Speed` (rsearch.plan.throughput): seconds per training image of one
 worker at the epoch's train resolution; evaluating an image costs that times
-forward_flops(eval size) / train_flops(train size) (about a third at equal sizes); SAM trains
-every batch twice. Device-seconds are wall seconds times workers, as the training core counts
+forward_flops(eval size) / train_flops(train size) (about a third at equal sizes); SAM's steps
+take twice a plain step. Device-seconds are wall seconds times workers, as the training core counts
 them. Nothing here reads an image: counts come from `rsearch.train.sources.count_images`.
 """
 
@@ -184,7 +185,7 @@ def estimate_trial(recipe: Recipe, resources: Resources, speed: Speed | None = N
     counts = _image_counts(recipe.data.model_dump_json(), recipe.seed)
     workers = resources.workers_per_trial
     kind = device_kind(resources)
-    sam = 2.0 if recipe.optim.name == "sam" else 1.0  # two forward/backward passes a step
+    passes = 2 if recipe.optim.name == "sam" else 1  # SAM: two forward/backward passes a step
     fidelity = recipe_fidelity(recipe)
     evals = 2 if recipe.ema.enabled else 1
     epochs = []
@@ -203,10 +204,10 @@ def estimate_trial(recipe: Recipe, resources: Resources, speed: Speed | None = N
                 eval_size=eval_size,
                 train_images=images,
                 eval_images=counts.val * evals,
-                train_flops=per_image_train * images,
+                train_flops=per_image_train * passes * images,
                 eval_flops=per_image_eval * counts.val * evals,
                 fidelity=fidelity[epoch],
-                device_s=images * seconds * sam + counts.val * evals * eval_seconds,
+                device_s=images * seconds * passes + counts.val * evals * eval_seconds,
             )
         )
     final = speed.train_rate(recipe, recipe.data.image_size, resources)

@@ -79,6 +79,41 @@ def train_flops(model: nn.Module, image_size: int) -> float:
     return counter.get_total_flops() / 2
 
 
+def epoch_fidelity(model: nn.Module, recipe: Recipe) -> list[float]:
+    """Each epoch's training compute in full-fidelity epoch equivalents (the `fidelity` unit).
+
+    An epoch at the final resolution on the whole training set counts 1; a data.progressive
+    stage's epoch counts its per-image training FLOPs at the stage resolution over those at
+    data.image_size, times the stage's share of the data. Image counts do not enter, so the
+    training core and the planner (which reads no data) compute the same numbers.
+    """
+    per_size: dict[int, float] = {}
+
+    def flops(size: int) -> float:
+        if size not in per_size:
+            per_size[size] = train_flops(model, size)
+        return per_size[size]
+
+    full = flops(recipe.data.image_size)
+    out = []
+    for epoch in range(recipe.epochs):
+        size, share = recipe.stage_at(epoch)
+        out.append(flops(size) * share / full)
+    return out
+
+
+def _batchnorm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    # A train-mode pass updates BatchNorm's running statistics; counting must leave them alone.
+    return {name: b.clone() for name, b in model.named_buffers() if b.device.type != "meta"}
+
+
+def _restore_buffers(model: nn.Module, saved: dict[str, torch.Tensor]) -> None:
+    buffers = dict(model.named_buffers())
+    with torch.no_grad():
+        for name, value in saved.items():
+            buffers[name].copy_(value)
+
+
 def _conv_backward_flop(
     grad_out_shape: list[int],
     x_shape: list[int],
@@ -116,41 +151,6 @@ def _conv_backward_flop(
             dense = conv_flop_count(swap(x_shape), swap(grad_out_shape), grad_weight)
         flops += dense // groups
     return flops
-
-
-def epoch_fidelity(model: nn.Module, recipe: Recipe) -> list[float]:
-    """Each epoch's training compute in full-fidelity epoch equivalents (the `fidelity` unit).
-
-    An epoch at the final resolution on the whole training set counts 1; a data.progressive
-    stage's epoch counts its per-image training FLOPs at the stage resolution over those at
-    data.image_size, times the stage's share of the data. Image counts do not enter, so the
-    training core and the planner (which reads no data) compute the same numbers.
-    """
-    per_size: dict[int, float] = {}
-
-    def flops(size: int) -> float:
-        if size not in per_size:
-            per_size[size] = train_flops(model, size)
-        return per_size[size]
-
-    full = flops(recipe.data.image_size)
-    out = []
-    for epoch in range(recipe.epochs):
-        size, share = recipe.stage_at(epoch)
-        out.append(flops(size) * share / full)
-    return out
-
-
-def _batchnorm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
-    # A train-mode pass updates BatchNorm's running statistics; counting must leave them alone.
-    return {name: b.clone() for name, b in model.named_buffers() if b.device.type != "meta"}
-
-
-def _restore_buffers(model: nn.Module, saved: dict[str, torch.Tensor]) -> None:
-    buffers = dict(model.named_buffers())
-    with torch.no_grad():
-        for name, value in saved.items():
-            buffers[name].copy_(value)
 
 
 def cost(model: nn.Module, image_size: int) -> dict[str, float]:

@@ -121,14 +121,16 @@ def test_fixres_evaluates_at_the_train_size_times_the_ratio() -> None:
     assert [e.eval_size for e in cost.epochs] == [18, 28, 37]
 
 
-def test_device_seconds_follow_the_speed_and_the_workers() -> None:
+def test_sam_and_workers_in_flops_and_device_seconds() -> None:
     recipe = _progressive(32, optim={"name": "sam"})
     resources = Resources(workers_per_trial=2, cpus_per_worker=1)
     cost = estimate_trial(recipe, resources, ConstantSpeed())
     model = build_model(recipe, 10, load_weights=False)
     first = cost.epochs[0]
+    # SAM: two forward/backward passes a step, in FLOPs as the training core counts them
+    assert first.train_flops == train_flops(model, 16) * 2 * first.train_images
     per_eval = SECONDS_PER_IMAGE * forward_flops(model, 40) / train_flops(model, 16)
-    # SAM: two passes a step; evaluation: a forward at the eval size, priced by FLOPs
+    # ... and in time; evaluation: a forward at the eval size, priced by FLOPs
     expected = first.train_images * SECONDS_PER_IMAGE * 2 + first.eval_images * per_eval
     assert first.device_s == pytest.approx(expected)
     spend = cost_to_epoch(cost, 3)
