@@ -32,6 +32,7 @@ for verb in (
     specs.train,
     search.run,
     search.resume,
+    search.extend,
     search.best,
     search.ui,
     report.report,

@@ -1,4 +1,4 @@
-"""Verbs that run a search here or on a cluster the driver joins: run, resume, best, ui."""
+"""Verbs that run a search here or on a cluster the driver joins: run, resume, extend, best, ui."""
 
 from __future__ import annotations
 
@@ -70,14 +70,33 @@ def resume(
     address: str | None = typer.Option(None, "--address", help="Ray cluster to join."),
     live: bool = typer.Option(True, "--live/--no-live", help="Show the live trial table."),
 ) -> None:
-    """Continue an interrupted search; finished trials are not run again."""
+    """Continue an interrupted search (or extension); finished trials are not run again."""
     from rsearch.tune.driver import resume_search
 
     _finish(resume_search(run_dir, address=address, live=live))
 
 
+@user_errors
+def extend(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
+    trials: int = typer.Option(..., "--trials", min=1, help="Trials to add to the search."),
+    overrides: list[str] = typer.Option(
+        None,
+        "--set",
+        help="Narrow a space range (space.PATH.low/high=value) or set search.max_concurrent, "
+        "search.max_failures, resources.*; repeatable.",
+    ),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster to join."),
+    live: bool = typer.Option(True, "--live/--no-live", help="Show the live trial table."),
+) -> None:
+    """Add trials to a finished search: its Optuna study and MLflow run go on."""
+    from rsearch.tune.extend import extend_search
+
+    _finish(extend_search(run_dir, trials, overrides or (), address=address, live=live))
+
+
 def _finish(info: Any) -> None:
-    """The end of run/resume: failures, the report, the best trial, where everything is."""
+    """The end of run/resume/extend: failures, the report, the best trial, where it all is."""
     from rsearch.report.best_table import best_tables
     from rsearch.report.summary import search_outcome
     from rsearch.rundir import open_run

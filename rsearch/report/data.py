@@ -10,6 +10,7 @@ searched values resolved through the spec's scaling strategy, or what Tune's con
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,7 +85,7 @@ def load_search(run: Run | Path) -> SearchRecord:
     """
     run = run if isinstance(run, Run) else open_run(run)
     study = open_study(run.study_file, run.spec.name)
-    traces = tune_traces(run.path)
+    traces = tune_traces(run.experiment_dirs)
     metric = CURVE_METRIC if traces else run.spec.objective[0].metric
     trials = [_record(run.spec, t, traces) for t in trial_views(study)]
     return SearchRecord(run, study, trials, metric, traces)
@@ -101,14 +102,19 @@ class TuneTrace:
     """Every numeric value of each epoch's result, by epoch (rung analysis reads these)."""
 
 
-def tune_traces(run_dir: Path) -> dict[str, TuneTrace]:
+def tune_traces(experiment_dirs: Iterable[Path]) -> dict[str, TuneTrace]:
     """Per-epoch CURVE_METRIC and recipe values of every Tune trial, keyed by Tune's trial id.
+
+    Args:
+        experiment_dirs: The search's Tune experiments (`Run.experiment_dirs`: the run
+            directory, then each extension's).
 
     Tune appends one JSON line per reported result to `<trial dir>/result.json`; a line
     cut short by a search still writing it is skipped.
     """
     traces: dict[str, TuneTrace] = {}
-    for path in sorted(run_dir.glob("*/result.json")):
+    files = [path for d in experiment_dirs for path in sorted(d.glob("*/result.json"))]
+    for path in files:
         for line in path.read_text().splitlines():
             try:
                 result = json.loads(line)

@@ -54,6 +54,9 @@ def summary(search: SearchRecord) -> Section:
         f"{spec.budget_epochs} epochs.",
         "Trials so far: " + ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) + ".",
     ]
+    if search.run.extensions:
+        added = ", ".join(f"+{e.trials}" for e in search.run.extensions)
+        paragraphs.append(f"Extended with `rsearch extend`: {added} trials.")
     unfinished = counts["RUNNING"] + counts["WAITING"]
     missing = spec.search.num_trials - len(search.trials)
     if unfinished or missing > 0:

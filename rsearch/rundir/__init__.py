@@ -6,8 +6,16 @@ one (`resume`, `best`, `report`, tracking) reads it through `open_run`, `open_st
 """
 
 from rsearch.rundir.compute import ComputeRecord, TrialSpend, read_compute, write_compute
+from rsearch.rundir.extensions import (
+    Extension,
+    append_extension,
+    new_extension,
+    read_extensions,
+)
 from rsearch.rundir.layout import (
     COMPUTE_FILE,
+    EXTENSION_PREFIX,
+    EXTENSIONS,
     MANIFEST,
     RECORD_FILES,
     SPEC_AS_WRITTEN,
@@ -43,6 +51,8 @@ from rsearch.rundir.trials import (
 __all__ = [
     "COMPUTE_FILE",
     "COST_ATTR",
+    "EXTENSIONS",
+    "EXTENSION_PREFIX",
     "MANIFEST",
     "METRICS_ATTR",
     "RECORD_FILES",
@@ -55,6 +65,7 @@ __all__ = [
     "TRAIN_DIR",
     "TUNE_TRIAL_ID_ATTR",
     "ComputeRecord",
+    "Extension",
     "Manifest",
     "NoCompletedTrial",
     "Run",
@@ -62,14 +73,17 @@ __all__ = [
     "TrialBook",
     "TrialSpend",
     "TrialView",
+    "append_extension",
     "best_trials",
     "create_run_dir",
     "is_run_dir",
     "journal_storage",
+    "new_extension",
     "new_manifest",
     "open_run",
     "open_study",
     "read_compute",
+    "read_extensions",
     "read_manifest",
     "spec_hash",
     "trial_views",

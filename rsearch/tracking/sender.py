@@ -266,6 +266,10 @@ class Sender:
         book = self.book
         parent = book.parent()
         best = [book.child(t) for t in r.best]
+        # An extended search can end with another best trial than it first did.
+        for trial_id, child in book.children.items():
+            if trial_id not in r.best:
+                book.delete_tags(child, [TAG_BEST])
         for trial_id, child in zip(r.best, best, strict=True):
             book.set_tags(child, {TAG_BEST: "true"})
             # The path is known in memory unless the trial ended before a resume.

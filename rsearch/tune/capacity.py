@@ -17,17 +17,23 @@ def trial_cpus(spec: SearchSpec) -> float:
     return spec.resources.workers_per_trial * spec.resources.cpus_per_worker
 
 
-def concurrency(spec: SearchSpec, cluster: ClusterResources) -> int:
+def concurrency(spec: SearchSpec, cluster: ClusterResources, trials: int | None = None) -> int:
     """Trials that can run at once without any waiting for workers it cannot get.
 
     On an autoscaling cluster the nodes come when trials ask for them, so only the spec
     bounds concurrency and a trial larger than today's cluster waits for its nodes.
 
+    Args:
+        spec: The search.
+        cluster: What the cluster holds.
+        trials: Trials the Tune experiment runs (an extension's); default num_trials.
+
     Raises:
         UserError: When a single trial needs more than the whole cluster has.
     """
     res = spec.resources
-    limits = [spec.search.num_trials, spec.search.max_concurrent or spec.search.num_trials]
+    trials = trials or spec.search.num_trials
+    limits = [trials, spec.search.max_concurrent or trials]
     if res.autoscaling:
         return min(limits)
     cpus = trial_cpus(spec)

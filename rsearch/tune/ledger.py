@@ -84,6 +84,7 @@ class ComputeLedger:
         budget = spec.search.budget
         self.record.budget_flops = budget.flops if budget else None
         self.record.budget_device_hours = budget.device_hours if budget else None
+        self.record.stop_reason = None  # each driver (run, resume, extend) decides afresh
         self._spec = spec
         self._estimate = estimate
         max_t = float(max_budget if max_budget is not None else spec.base.epochs)
