@@ -38,7 +38,7 @@ from rsearch.rundir import (
 from rsearch.settings import StorageRoot, resolve_storage, resolve_tracking_uri, uri_join
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.capacity import concurrency
-from rsearch.tune.cluster import connect
+from rsearch.tune.cluster import ClusterResources, connect
 from rsearch.tune.optuna_searcher import OptunaSearcher
 from rsearch.tune.schedulers import make_scheduler, pbt_param_space
 from rsearch.tune.storage import download_trial_results, make_dir, upload_files
@@ -98,11 +98,29 @@ def run_search(
         raise
     if experiment is not None:
         publish_records(run, strict=True)
+    record_plan(run, cluster)
     callbacks = tracking_callbacks(run) if track else []
     tuner = make_tuner(
         spec, run_dir, max_concurrent, live, callbacks=callbacks, storage_root=root.remote
     )
     return fit_search(tuner, run)
+
+
+def record_plan(run: Run, cluster: ClusterResources) -> None:
+    """Price the search before it runs (`rsearch plan`) and keep the bill beside its spend.
+
+    A plan that cannot be made (a recipe the estimate cannot price) is left out with a warning:
+    the search itself decides whether the recipe trains.
+    """
+    from rsearch.plan import plan_search  # deferred: torch and timm
+    from rsearch.tune.ledger_hooks import ledger_for
+
+    try:
+        plan = plan_search(run.spec, cluster.cpus, cluster.gpus)
+    except UserError as e:
+        log.warning("no plan for this search: %s", e)
+        return
+    ledger_for(run.path, run.spec).set_plan(plan.total_flops, plan.total_device_hours)
 
 
 def resume_search(run_dir: Path, address: str | None = None, live: bool = True) -> RunInfo:
