@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -79,15 +80,23 @@ def train_flops(model: nn.Module, image_size: int) -> float:
     return counter.get_total_flops() / 2
 
 
-def epoch_fidelity(model: nn.Module, recipe: Recipe) -> list[float]:
+def epoch_fidelity(
+    model: nn.Module, recipe: Recipe, counted: Mapping[int, float] | None = None
+) -> list[float]:
     """Each epoch's training compute in full-fidelity epoch equivalents (the `fidelity` unit).
 
     An epoch at the final resolution on the whole training set counts 1; a data.progressive
     stage's epoch counts its per-image training FLOPs at the stage resolution over those at
     data.image_size, times the stage's share of the data. Image counts do not enter, so the
     training core and the planner (which reads no data) compute the same numbers.
+
+    Args:
+        model: the recipe's model (on any device, the meta device included).
+        recipe: the recipe whose epochs are counted.
+        counted: train_flops per image by resolution, already counted for this model; the
+            resolutions it lacks are counted here.
     """
-    per_size: dict[int, float] = {}
+    per_size: dict[int, float] = dict(counted or {})
 
     def flops(size: int) -> float:
         if size not in per_size:
