@@ -167,7 +167,7 @@ def worker_loop(config: dict[str, Any]) -> None:
             with start.as_directory() as src:
                 _copy(Path(src) / CHECKPOINT_FILE, Path(local) / CHECKPOINT_FILE)
 
-        def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
+        def report(metrics: dict[str, float | str], checkpoint_dir: str | None) -> None:
             checkpoint = (
                 ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
             )
