@@ -29,7 +29,7 @@ def test_sample_full_recipes_follow_the_params() -> None:
         recipe = Recipe.model_validate(doc["recipe"])
         assert recipe.optim.lr == doc["params"]["optim.lr"]
     # the warm-start recipe comes first, exactly
-    assert docs[0]["params"]["optim.lr"] == 0.05
+    assert docs[0]["params"]["optim.lr"] == 0.00625
 
 
 def test_sample_prints_searched_values_only_by_default() -> None:

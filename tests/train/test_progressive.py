@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from rsearch.plan.cost import recipe_fidelity
 from rsearch.spec import Recipe
 from rsearch.train import Metrics, TrainInputError, fit
 from rsearch.train.data import SubsetOrder, build_data
 from rsearch.train.distributed import DistContext
-from rsearch.train.measure import forward_flops, recipe_fidelity, train_flops
+from rsearch.train.measure import forward_flops, train_flops
 from rsearch.train.model import build_model
 from rsearch.train.optim import build_scheduler
 from rsearch.train.session import build_session, enter_epoch
