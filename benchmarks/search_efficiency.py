@@ -93,6 +93,7 @@ def unavailable(method: str, table: Table) -> str | None:
 def replay(table: Table, args: argparse.Namespace) -> dict[str, Any]:
     """Every method, every seed; the per-run numbers and trajectories."""
     full = table.full_trial_flops("epochs")
+    full_train = sum(next(iter(table.curves["epochs"].values())).train_flops)
     budget = args.budget_trials * full
     target = report.target_top1(table, args.percentile)
     methods = args.methods.split(",")
@@ -111,7 +112,9 @@ def replay(table: Table, args: argparse.Namespace) -> dict[str, Any]:
             row = ledger.summary(target, full)
             # Ray trials sleep `tick` per full epoch's FLOPs, `concurrency` at once.
             sleep = args.tick * ledger.spent_flops / (full / EPOCHS) / args.concurrency
+            train = row["to_target_train_flops"]
             row.update(
+                to_target_train_full_trials=None if train is None else train / full_train,
                 seed=seed,
                 wall_s=wall,
                 machinery_s=wall - sleep if method in RAY_METHODS else wall,
@@ -163,6 +166,12 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--figure", type=Path, default=FIGURE)
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other methods' runs already in --output (same settings) and replace "
+        "only the --methods run now",
+    )
     args = parser.parse_args()
     if args.build_table:
         build_table(args.table, args.kinds.split(","), args.jobs)
@@ -170,12 +179,49 @@ def main() -> None:
     table = load_table(args.table)
     start = time.perf_counter()
     result = replay(table, args)
+    result["commands"] = [command_line(args)]
     result["replay_wall_s"] = time.perf_counter() - start
+    if args.update and args.output.exists():
+        merge_previous(result, json.loads(args.output.read_text()), args)
     document = summarise(table, result, args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=1) + "\n")
     print_report(document)
     print(f"results: {args.output}  figure: {args.figure}")
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this replay."""
+    return (
+        "PYTHONPATH=. .venv/bin/python -m benchmarks.search_efficiency "
+        f"--methods {args.methods} --seeds {args.seeds} --budget-trials {args.budget_trials:g} "
+        f"--concurrency {args.concurrency} --tick {args.tick:g}" + (" --update" * args.update)
+    )
+
+
+def merge_previous(result: dict[str, Any], previous: dict[str, Any], args: Any) -> None:
+    """Add the runs of methods not run now from a previous results file with the same settings.
+
+    Raises:
+        SystemExit: the previous file was made with another budget, target or seed count.
+    """
+    settings = previous["settings"]
+    same = (
+        settings["budget_flops"] == result["budget_flops"]
+        and settings["target_top1"] == result["target"]
+        and settings["seeds"] == args.seeds
+        and settings["concurrency_ray"] == args.concurrency
+        and settings["tick_s"] == args.tick
+    )
+    if not same:
+        raise SystemExit(f"--update: {args.output} was made with other settings: {settings}")
+    for method, runs in previous["runs"].items():
+        result["runs"].setdefault(method, runs)
+    for method, why in previous["skipped"].items():
+        if method not in result["runs"]:
+            result["skipped"].setdefault(method, why)
+    result["replay_wall_s"] += previous["replay_wall_s"]
+    result["commands"] = [*previous.get("commands", []), *result.get("commands", [])]
 
 
 def summarise(table: Table, result: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -185,9 +231,7 @@ def summarise(table: Table, result: dict[str, Any], args: argparse.Namespace) ->
     curves = {m: [[tuple(p) for p in r["trajectory"]] for r in rs] for m, rs in runs.items()}
     report.plot(curves, result["target"], args.budget_trials, args.figure)
     return {
-        "command": "PYTHONPATH=. .venv/bin/python -m benchmarks.search_efficiency "
-        f"--seeds {args.seeds} --budget-trials {args.budget_trials:g} "
-        f"--concurrency {args.concurrency} --tick {args.tick:g}",
+        "commands": result["commands"],
         "settings": {
             "budget_full_trials": args.budget_trials,
             "budget_flops": result["budget_flops"],
@@ -232,7 +276,7 @@ def goals(summary: dict[str, Any]) -> dict[str, Any]:
     def med(method: str, key: str) -> float | None:
         return summary.get(method, {}).get(key, {}).get("median")
 
-    key = "to_target_full_trials"
+    key, train = "to_target_full_trials", "to_target_train_full_trials"
     asha = med("rsearch-asha-epochs", key)
     return {
         "tpe_asha_vs_random": {
@@ -242,6 +286,10 @@ def goals(summary: dict[str, Any]) -> dict[str, Any]:
         "compute_vs_epoch_fidelity": {
             "ratio": report.ratio(asha, med("rsearch-asha-compute", key)),
             "goal": ">= 1.5",
+            # The same ratio counting training FLOPs only: how much evaluation costs the idea.
+            "ratio_training_flops_only": report.ratio(
+                med("rsearch-asha-epochs", train), med("rsearch-asha-compute", train)
+            ),
         },
         "rsearch_vs_stock_to_target": {
             "ratio": report.ratio(med("ray-optunasearch-asha", key), asha),

@@ -67,7 +67,14 @@ def over_seeds(values: list[float | None]) -> dict[str, Any]:
 
 def method_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """A method's numbers over its seeds."""
-    keys = ("to_target_full_trials", "to_target_seconds", "best_at_budget", "trials", "wall_s")
+    keys = (
+        "to_target_full_trials",
+        "to_target_train_full_trials",
+        "to_target_seconds",
+        "best_at_budget",
+        "trials",
+        "wall_s",
+    )
     return {k: over_seeds([r[k] for r in runs]) for k in keys} | {
         "machinery_s": over_seeds([r["machinery_s"] for r in runs])
     }
