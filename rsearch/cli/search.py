@@ -1,4 +1,4 @@
-"""Verbs that run a search here or on a cluster the driver joins: run, resume, best, ui."""
+"""Verbs that run a search here or on a cluster the driver joins: run, resume, extend, best, ui."""
 
 from __future__ import annotations
 
@@ -70,14 +70,33 @@ def resume(
     address: str | None = typer.Option(None, "--address", help="Ray cluster to join."),
     live: bool = typer.Option(True, "--live/--no-live", help="Show the live trial table."),
 ) -> None:
-    """Continue an interrupted search; finished trials are not run again."""
+    """Continue an interrupted search (or extension); finished trials are not run again."""
     from rsearch.tune.driver import resume_search
 
     _finish(resume_search(run_dir, address=address, live=live))
 
 
+@user_errors
+def extend(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
+    trials: int = typer.Option(..., "--trials", min=1, help="Trials to add to the search."),
+    overrides: list[str] = typer.Option(
+        None,
+        "--set",
+        help="Narrow a space range (space.PATH.low/high=value) or set search.max_concurrent, "
+        "search.max_failures, resources.*; repeatable.",
+    ),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster to join."),
+    live: bool = typer.Option(True, "--live/--no-live", help="Show the live trial table."),
+) -> None:
+    """Add trials to a finished search: its Optuna study and MLflow run go on."""
+    from rsearch.tune.extend import extend_search
+
+    _finish(extend_search(run_dir, trials, overrides or (), address=address, live=live))
+
+
 def _finish(info: Any) -> None:
-    """The end of run/resume: failures, the report, the best trial, where everything is."""
+    """The end of run/resume/extend: failures, the report, the best trial, where it all is."""
     from rsearch.report.best_table import best_tables
     from rsearch.report.summary import search_outcome
     from rsearch.rundir import open_run
@@ -102,6 +121,7 @@ def _finish(info: Any) -> None:
             highlight=False,
             markup=False,
         )
+    _print_compute(run)
     uri = run_tracking_uri(run)
     lines = [f"run directory: {run.path}"]
     if uri is not None:
@@ -111,6 +131,15 @@ def _finish(info: Any) -> None:
         lines.append(f"open the UI:   rsearch ui --tracking-uri '{redact_text(uri)}'")
     lines.append(f"report:        rsearch report {run.path}")
     out.print("\n".join(lines), highlight=False, markup=False)
+
+
+def _print_compute(run: Any) -> None:
+    """The search's compute line (FLOPs, device-hours, wall time, budget), when recorded."""
+    from rsearch.rundir import read_compute
+
+    record = read_compute(run.path)
+    if record is not None:
+        out.print(record.summary_line(), highlight=False, markup=False)
 
 
 @user_errors
@@ -132,6 +161,7 @@ def best(
     if fmt is BestFormat.table:
         for table in best_tables(run.spec, trials):
             out.print(table)
+        _print_compute(run)
     elif fmt is BestFormat.json:
         print(json.dumps([t.as_dict() for t in trials], indent=2))
     else:

@@ -1,7 +1,8 @@
-"""Verbs that read one spec or recipe on this machine: validate, show, sample, train."""
+"""Verbs that read one spec or recipe on this machine: validate, show, sample, plan, train."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,51 @@ def sample(
             doc["recipe"] = trial.recipe.model_dump(mode="json")
         docs.append(doc)
     out.print(yaml.safe_dump_all(docs, sort_keys=False), end="", highlight=False, markup=False)
+
+
+class PlanFormat(str, Enum):
+    """How `rsearch plan` prints."""
+
+    table = "table"
+    json = "json"
+
+
+@user_errors
+def plan(
+    spec_path: Path = typer.Argument(..., metavar="SPEC"),
+    overrides: list[str] = SetOption,
+    fmt: PlanFormat = typer.Option(PlanFormat.table, "--format", help="How to print."),
+    address: str | None = typer.Option(
+        None, "--address", help="Price concurrency on this Ray cluster (default: this machine)."
+    ),
+    measure: bool = typer.Option(
+        True,
+        "--measure/--no-measure",
+        help="Time each architecture here (cached), or price device time by FLOPs at a "
+        "reference model's FLOPs/s.",
+    ),
+) -> None:
+    """The bill before anything runs: trials, rungs, FLOPs, device-hours, wall-clock, budget."""
+    import warnings
+
+    from rsearch.plan import FlopsRateSpeed, MeasuredSpeed, plan_search
+    from rsearch.plan.bill import cluster_resources
+    from rsearch.plan.render import plan_renderables
+    from rsearch.spec import load_spec
+
+    spec = load_spec(spec_path, overrides or ())
+    cpus, gpus, where = cluster_resources(address)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        speed = MeasuredSpeed() if measure else FlopsRateSpeed()
+        bill = plan_search(spec, cpus, gpus, speed=speed, cluster_source=where)
+    for message in dict.fromkeys(str(w.message) for w in caught):  # each once, in order
+        err.print(f"warning: {message}", highlight=False, markup=False)
+    if fmt is PlanFormat.json:
+        print(bill.model_dump_json(indent=2))
+        return
+    for renderable in plan_renderables(bill):
+        out.print(renderable, highlight=False)
 
 
 @user_errors

@@ -69,13 +69,15 @@ def write_report(
 
 def build_sections(search: SearchRecord, out_dir: Path) -> list[Section]:
     """Every section of the report in reading order (scaling only when the search scaled)."""
+    compute = sections.compute(search)
     parts = [
         sections.summary(search),
+        *([compute] if compute is not None else []),
         sections.best_trials(search),
         sections.pareto(search, out_dir),
         sections.importance(search, out_dir),
         sections.parallel(search, out_dir),
         sections.curves(search, out_dir),
     ]
-    scaling = sections.scaling(search, out_dir)
-    return parts if scaling is None else [*parts, scaling]
+    optional = [sections.rungs(search), sections.scaling(search, out_dir)]
+    return [*parts, *(part for part in optional if part is not None)]

@@ -10,6 +10,7 @@ searched values resolved through the spec's scaling strategy, or what Tune's con
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,8 @@ class SearchRecord:
     study: optuna.Study
     trials: list[TrialRecord]
     curve_metric: str
+    traces: dict[str, TuneTrace] = field(default_factory=dict)
+    """Tune's per-epoch results by Tune trial id (empty when none are at hand)."""
 
     @property
     def run_dir(self) -> Path:
@@ -82,10 +85,10 @@ def load_search(run: Run | Path) -> SearchRecord:
     """
     run = run if isinstance(run, Run) else open_run(run)
     study = open_study(run.study_file, run.spec.name)
-    traces = tune_traces(run.path)
+    traces = tune_traces(run.experiment_dirs)
     metric = CURVE_METRIC if traces else run.spec.objective[0].metric
     trials = [_record(run.spec, t, traces) for t in trial_views(study)]
-    return SearchRecord(run, study, trials, metric)
+    return SearchRecord(run, study, trials, metric, traces)
 
 
 @dataclass(frozen=True)
@@ -95,16 +98,23 @@ class TuneTrace:
     curve: dict[int, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     """The trial's config params: recipe paths, after any scaling strategy resolved them."""
+    results: dict[int, dict[str, float]] = field(default_factory=dict)
+    """Every numeric value of each epoch's result, by epoch (rung analysis reads these)."""
 
 
-def tune_traces(run_dir: Path) -> dict[str, TuneTrace]:
+def tune_traces(experiment_dirs: Iterable[Path]) -> dict[str, TuneTrace]:
     """Per-epoch CURVE_METRIC and recipe values of every Tune trial, keyed by Tune's trial id.
+
+    Args:
+        experiment_dirs: The search's Tune experiments (`Run.experiment_dirs`: the run
+            directory, then each extension's).
 
     Tune appends one JSON line per reported result to `<trial dir>/result.json`; a line
     cut short by a search still writing it is skipped.
     """
     traces: dict[str, TuneTrace] = {}
-    for path in sorted(run_dir.glob("*/result.json")):
+    files = [path for d in experiment_dirs for path in sorted(d.glob("*/result.json"))]
+    for path in files:
         for line in path.read_text().splitlines():
             try:
                 result = json.loads(line)
@@ -120,6 +130,12 @@ def tune_traces(run_dir: Path) -> dict[str, TuneTrace]:
             value, epoch = result.get(CURVE_METRIC), result.get("epoch")
             if isinstance(value, int | float) and isinstance(epoch, int):
                 trace.curve[epoch] = float(value)
+            if isinstance(epoch, int):
+                trace.results[epoch] = {
+                    k: float(v)
+                    for k, v in result.items()
+                    if isinstance(v, int | float) and not isinstance(v, bool)
+                }
     return traces
 
 

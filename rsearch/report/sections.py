@@ -7,9 +7,11 @@ from typing import Any
 
 from rsearch.report import figures
 from rsearch.report.data import SearchRecord, TrialRecord, varied_scaling_fields
+from rsearch.report.fidelity import MIN_TRIALS, WARN_BELOW, search_rank_correlations
 from rsearch.report.importance import param_importances
 from rsearch.report.pareto import accuracy_front, plotted_axes, search_front
 from rsearch.report.render import Section, Table
+from rsearch.rundir import read_compute
 
 TOP_TRIALS = 10
 """Rows of the best-trials table of a single-objective search."""
@@ -52,6 +54,9 @@ def summary(search: SearchRecord) -> Section:
         f"{spec.budget_epochs} epochs.",
         "Trials so far: " + ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n) + ".",
     ]
+    if search.run.extensions:
+        added = ", ".join(f"+{e.trials}" for e in search.run.extensions)
+        paragraphs.append(f"Extended with `rsearch extend`: {added} trials.")
     unfinished = counts["RUNNING"] + counts["WAITING"]
     missing = spec.search.num_trials - len(search.trials)
     if unfinished or missing > 0:
@@ -156,6 +161,57 @@ def curves(search: SearchRecord, out_dir: Path) -> Section:
     ]
     path = figures.curves_figure(search, top, out_dir / "learning_curves.png")
     return Section("Learning curves", paragraphs, figures=[path])
+
+
+def compute(search: SearchRecord) -> Section | None:
+    """What the search spent, beside its plan and budget, and why it stopped (None: no record,
+    a search from before rsearch kept one)."""
+    record = read_compute(search.run_dir)
+    if record is None:
+        return None
+    line = record.summary_line()
+    paragraphs = [line[0].upper() + line[1:] + "."]
+    rows = [["spent", _flops(record.total_flops), fmt(record.total_device_hours)]]
+    if record.planned is not None:
+        planned = record.planned
+        rows.append(["planned", _flops(planned.total_flops), fmt(planned.total_device_hours)])
+    if record.budget_flops is not None or record.budget_device_hours is not None:
+        rows.append(["budget", _flops(record.budget_flops), fmt(record.budget_device_hours)])
+    paragraphs.append(
+        "FLOPs count 2 per multiply-add: training forward and backward plus evaluation, over "
+        "the epochs trials reported; device-hours are epoch wall time times workers."
+    )
+    return Section("Compute", paragraphs, Table(["", "FLOPs", "device-hours"], rows))
+
+
+def _flops(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def rungs(search: SearchRecord) -> Section | None:
+    """Rank correlation of low rungs against high ones, with a warning where it is weak."""
+    pairs = search_rank_correlations(search)
+    if not pairs:
+        return None
+    unit = "equivalent epochs" if search.spec.budget_unit == "compute" else "epochs"
+    paragraphs = [
+        f"How the trials that reached both rungs ranked at each (objective "
+        f"{search.spec.objective[0].metric}; rungs in {unit}; '-' below {MIN_TRIALS} trials)."
+    ]
+    weak = [p for p in pairs if p.misleading]
+    if weak:
+        worst = min(weak, key=lambda p: p.spearman or 0.0)
+        paragraphs.append(
+            f"WARNING: the rung at {worst.low:.3g} ranks trials unlike the rung at "
+            f"{worst.high:.3g} (Spearman {fmt(worst.spearman)} < {WARN_BELOW}): the scheduler "
+            "stops trials on a misleading signal. Raise the grace period or the low rungs' "
+            "resolution or data fraction."
+        )
+    rows = [
+        [fmt(p.low), fmt(p.high), str(p.trials), fmt(p.spearman), fmt(p.kendall)] for p in pairs
+    ]
+    header = ["low rung", "high rung", "trials", "Spearman", "Kendall"]
+    return Section("Low-fidelity ranking", paragraphs, Table(header, rows))
 
 
 def scaling(search: SearchRecord, out_dir: Path) -> Section | None:

@@ -5,7 +5,17 @@ one (`resume`, `best`, `report`, tracking) reads it through `open_run`, `open_st
 `TrialView`. Imports no Ray and no MLflow; Optuna only inside the functions that need it.
 """
 
+from rsearch.rundir.compute import ComputeRecord, TrialSpend, read_compute, write_compute
+from rsearch.rundir.extensions import (
+    Extension,
+    append_extension,
+    new_extension,
+    read_extensions,
+)
 from rsearch.rundir.layout import (
+    COMPUTE_FILE,
+    EXTENSION_PREFIX,
+    EXTENSIONS,
     MANIFEST,
     RECORD_FILES,
     SPEC_AS_WRITTEN,
@@ -39,7 +49,10 @@ from rsearch.rundir.trials import (
 )
 
 __all__ = [
+    "COMPUTE_FILE",
     "COST_ATTR",
+    "EXTENSIONS",
+    "EXTENSION_PREFIX",
     "MANIFEST",
     "METRICS_ATTR",
     "RECORD_FILES",
@@ -51,23 +64,31 @@ __all__ = [
     "TRACKING_STATE_DIR",
     "TRAIN_DIR",
     "TUNE_TRIAL_ID_ATTR",
+    "ComputeRecord",
+    "Extension",
     "Manifest",
     "NoCompletedTrial",
     "Run",
     "StudyNotFound",
     "TrialBook",
+    "TrialSpend",
     "TrialView",
+    "append_extension",
     "best_trials",
     "create_run_dir",
     "is_run_dir",
     "journal_storage",
+    "new_extension",
     "new_manifest",
     "open_run",
     "open_study",
+    "read_compute",
+    "read_extensions",
     "read_manifest",
     "spec_hash",
     "trial_views",
     "warm_start_trial",
     "write_atomic",
+    "write_compute",
     "write_manifest",
 ]

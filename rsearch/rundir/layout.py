@@ -24,7 +24,13 @@ TRAIN_DIR = "train"
 """Ray Train's runs of the trials (their checkpoints), under Tune's experiment directory."""
 TRACKING_STATE_DIR = "mlflow"
 """The MLflow outbox and the files staged for it."""
-RECORD_FILES = (SPEC_AS_WRITTEN, SPEC_RESOLVED, MANIFEST, STUDY_FILE)
+COMPUTE_FILE = "compute.json"
+"""What the search spent (FLOPs, device-seconds) per trial, its budget and why it stopped."""
+EXTENSIONS = "extensions.jsonl"
+"""One line per `rsearch extend` of the search, appended (see `rsearch.rundir.extensions`)."""
+EXTENSION_PREFIX = "extend-"
+"""The k-th extension's Tune experiment is `<Tune's experiment>/extend-<k>/`."""
+RECORD_FILES = (SPEC_AS_WRITTEN, SPEC_RESOLVED, MANIFEST, STUDY_FILE, EXTENSIONS, COMPUTE_FILE)
 """rsearch's own records, copied beside Tune's experiment when the storage is a URI."""
 
 

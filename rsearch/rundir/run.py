@@ -1,4 +1,4 @@
-"""A run directory opened once: its path, manifest and resolved spec, read together."""
+"""A run directory opened once: its path, manifest, resolved spec and extensions, read together."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from rsearch.errors import UserError
+from rsearch.rundir.extensions import Extension, read_extensions
 from rsearch.rundir.layout import SPEC_RESOLVED, TRACKING_STATE_DIR, TRAIN_DIR
 from rsearch.rundir.manifest import Manifest, read_manifest
 from rsearch.settings import uri_join
@@ -22,12 +23,14 @@ class Run:
     Attributes:
         path: The run directory (absolute).
         manifest: What the search was started with.
-        spec: The resolved spec the search ran.
+        spec: The resolved spec the search runs: its latest extension's, if it was extended.
+        extensions: Its extensions (`rsearch extend`), in order.
     """
 
     path: Path
     manifest: Manifest
     spec: SearchSpec
+    extensions: tuple[Extension, ...] = ()
 
     @property
     def study_file(self) -> Path:
@@ -38,6 +41,25 @@ class Run:
     def tune_path(self) -> str:
         """Tune's experiment: a URI for URI storage, else the run directory itself."""
         return self.manifest.experiment or str(self.path)
+
+    @property
+    def tune_paths(self) -> list[str]:
+        """Tune's experiments of the search in order: the run's own, then each extension's."""
+        return [self.tune_path, *(uri_join(self.tune_path, e.experiment) for e in self.extensions)]
+
+    @property
+    def current_tune_path(self) -> str:
+        """The Tune experiment that ran (or runs) the search's latest trials."""
+        return self.tune_paths[-1]
+
+    @property
+    def experiment_dirs(self) -> list[Path]:
+        """The local directories of Tune's experiments, where their trial results are."""
+        return [self.path, *(self.path / e.experiment for e in self.extensions)]
+
+    def extended(self, extension: Extension) -> Run:
+        """The run once extension is recorded: its spec is the extension's."""
+        return Run(self.path, self.manifest, extension.spec, (*self.extensions, extension))
 
     @property
     def train_root(self) -> str:
@@ -70,7 +92,8 @@ def open_run(run_dir: Path) -> Run:
         spec = SearchSpec.model_validate(yaml.safe_load(spec_file.read_text(encoding="utf-8")))
     except (yaml.YAMLError, ValidationError) as e:
         raise UserError(f"{spec_file} is damaged: {_first_line(e)}") from None
-    return Run(path, manifest, spec)
+    extensions = read_extensions(path)
+    return Run(path, manifest, extensions[-1].spec if extensions else spec, extensions)
 
 
 def _first_line(error: Exception) -> str:

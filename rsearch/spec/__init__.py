@@ -1,7 +1,13 @@
 """Search specs and recipes as pydantic models; imports no torch, ray or mlflow."""
 
 from rsearch.spec.errors import Location, Problem, SpecError
-from rsearch.spec.load import load_recipe, load_spec, load_spec_or_recipe, parse_spec_text
+from rsearch.spec.load import (
+    extended_spec,
+    load_recipe,
+    load_spec,
+    load_spec_or_recipe,
+    parse_spec_text,
+)
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam, Param
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import Objective, SearchSpec
@@ -17,6 +23,7 @@ __all__ = [
     "Recipe",
     "SearchSpec",
     "SpecError",
+    "extended_spec",
     "load_recipe",
     "load_spec",
     "load_spec_or_recipe",

@@ -23,8 +23,14 @@ from rsearch.spec.typewalk import describe_error
 AnyParam = FloatParam | IntParam | CategoricalParam
 
 
-def check_spec(sections: dict[str, Any]) -> list[Problem]:
-    """Every cross-section problem of a spec whose sections are given as validated objects."""
+def check_spec(sections: dict[str, Any], *, warm_starts_ran: bool = False) -> list[Problem]:
+    """Every cross-section problem of a spec whose sections are given as validated objects.
+
+    Args:
+        sections: The spec's sections that validated.
+        warm_starts_ran: The warm-start recipes already ran (an extended search): they are not
+            checked against the space, whose ranges may have narrowed since.
+    """
     problems: list[Problem] = []
     search: SearchConfig | None = sections.get("search")
     space: dict[str, AnyParam] | None = sections.get("space")
@@ -37,7 +43,8 @@ def check_spec(sections: dict[str, Any]) -> list[Problem]:
         if scheduler is not None and scheduler.type == "pbt":
             problems += check_pbt_space(space)
         if search is not None:
-            problems += check_warm_start(search, space)
+            if not warm_starts_ran:
+                problems += check_warm_start(search, space)
             if search.algorithm == "grid":
                 problems += check_grid(space)
     resources = sections.get("resources")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from rsearch.spec.checks import check_spec
 from rsearch.spec.errors import Loc, Location, Problem, SpecError
 from rsearch.spec.kind import EXTENDS, file_kind
+from rsearch.spec.narrowing import narrowing_problems
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import SearchSpec
 from rsearch.spec.source import Source, deep_merge, parse_yaml, read_yaml
@@ -41,10 +42,67 @@ def load_spec(
     return _validated_spec(src, problems)
 
 
-def _validated_spec(src: Source, problems: list[Problem]) -> SearchSpec:
+def extended_spec(
+    current: SearchSpec, overrides: Sequence[str], trials: int, shown_as: str
+) -> SearchSpec:
+    """The spec of a search extended by `trials` trials, its `--set` overrides applied.
+
+    The overrides are validated as `load_spec` validates them, except that the warm-start
+    recipes are not checked against the space (they already ran, and a narrowed range may
+    leave them outside); then the result is compared with `current`, and only what an
+    extension may change may differ (`rsearch.spec.narrowing`).
+
+    Args:
+        current: The spec the search ran (its latest extension's, if it was extended before).
+        overrides: `dotted.path=value` settings, as for `load_spec`.
+        trials: Trials to add; `search.num_trials` of the result is current's plus these.
+        shown_as: How locations name the current spec (the run's resolved spec file).
+
+    Raises:
+        SpecError: With every problem found, each at the `--set` that made it.
+    """
+    text = yaml.safe_dump(current.model_dump(mode="json"), sort_keys=False)
+    src, problems = parse_yaml(text, shown_as)
+    if src is None:  # a dumped spec is always a mapping; kept for the type checker
+        raise SpecError(problems)
+    problems += apply_overrides(src, overrides)
+    try:
+        spec = _validated_spec(src, problems, warm_starts_ran=True)
+    except SpecError as e:  # every problem comes from an override: name it, not the dump
+        raise SpecError([_at_set(src, p) for p in e.problems]) from None
+    refused = narrowing_problems(current, spec)
+    _raise_if_any([_at_set(src, p) for p in refused], src)
+    data = spec.model_dump(mode="json")
+    data["search"]["num_trials"] = spec.search.num_trials + trials
+    try:
+        return SearchSpec.model_validate(data)
+    except ValidationError as e:
+        message = f"{e.errors()[0]['msg']} ({spec.search.num_trials} + {trials} trials)"
+        raise SpecError(
+            [Problem(("search", "num_trials"), message, Location("--trials", 0, 0))]
+        ) from None
+
+
+def _at_set(src: Source, problem: Problem) -> Problem:
+    """The problem located at the last `--set` that reached its field (set the field, a part
+    of it, or a section holding it); as it was when no `--set` did."""
+    loc = problem.loc
+    found = [
+        where
+        for key, where in src.where.items()
+        if where.file == "--set" and (key[: len(loc)] == loc or loc[: len(key)] == key)
+    ]
+    if not found:
+        return problem
+    return Problem(loc, problem.message, max(found, key=lambda w: w.line))
+
+
+def _validated_spec(
+    src: Source, problems: list[Problem], warm_starts_ran: bool = False
+) -> SearchSpec:
     """Validate read spec data section by section plus across sections; raise every problem."""
     sections, section_problems = _validate_sections(SearchSpec, src.data)
-    problems = problems + section_problems + check_spec(sections)
+    problems = problems + section_problems + check_spec(sections, warm_starts_ran=warm_starts_ran)
     _raise_if_any(problems, src)
     return SearchSpec.model_validate(src.data)
 

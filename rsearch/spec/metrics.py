@@ -36,6 +36,12 @@ class MetricInfo:
     """Reported every epoch, every epoch when EMA is on ('ema'), or after the last one."""
     summary: bool = False
     """Kept with each trial's final result in the Optuna study (reports read it there)."""
+    text: bool = False
+    """A text value (a name), not a number: consumers that plot or log numbers skip it."""
+
+    def __post_init__(self) -> None:
+        if self.text and (self.direction is not None or self.summary):
+            raise ValueError(f"text metric {self.name!r} can be neither an objective nor summary")
 
     @property
     def label(self) -> str:
@@ -150,6 +156,84 @@ METRICS: tuple[MetricInfo, ...] = (
         "Wall time of the epoch (training and evaluation) on its slowest worker.",
     ),
     MetricInfo("lr", "learning rate", "", None, "The learning rate the epoch trained with."),
+    MetricInfo(
+        "epoch_train_flops",
+        "training compute of the epoch",
+        "FLOPs",
+        None,
+        "FLOPs (2 per multiply-add) of one image's forward and backward pass at the epoch's "
+        "training resolution times the training images all workers saw (repeats included; "
+        "twice under SAM, which takes two passes a step).",
+    ),
+    MetricInfo(
+        "epoch_eval_flops",
+        "evaluation compute of the epoch",
+        "FLOPs",
+        None,
+        "FLOPs of one image's forward pass at the epoch's evaluation resolution times the "
+        "validation images evaluated, twice when the EMA weights are evaluated too.",
+    ),
+    MetricInfo(
+        "total_flops",
+        "compute so far",
+        "FLOPs",
+        None,
+        "Training and evaluation FLOPs of every epoch the trial trained so far, epochs "
+        "trained before a resume included.",
+    ),
+    MetricInfo(
+        "device_s",
+        "device time of the epoch",
+        "device-s",
+        None,
+        "epoch_s times the number of workers (each holds one CPU worker slot or one GPU).",
+    ),
+    MetricInfo(
+        "total_device_s",
+        "device time so far",
+        "device-s",
+        None,
+        "device_s summed over every epoch the trial trained so far, before a resume included.",
+    ),
+    MetricInfo(
+        "fidelity",
+        "fidelity so far",
+        "full-fidelity epochs",
+        None,
+        "Training compute so far in epochs at data.image_size on the whole training set: a "
+        "data.progressive stage's epoch counts its per-image training FLOPs over the final "
+        "resolution's, times its share of the data (image counts do not enter).",
+    ),
+    MetricInfo(
+        "train_image_size",
+        "training resolution",
+        "px",
+        None,
+        "Side of the images the epoch trained on (its data.progressive stage's, or image_size).",
+    ),
+    MetricInfo(
+        "train_fraction",
+        "training-set share",
+        "",
+        None,
+        "Share of the training set (after data.fraction) the epoch trained on: its "
+        "data.progressive stage's fraction, 1 outside the stages.",
+    ),
+    MetricInfo(
+        "eval_image_size",
+        "evaluation resolution",
+        "px",
+        None,
+        "Side of the images the epoch evaluated on (data.eval_rule decides it).",
+    ),
+    MetricInfo(
+        "device_kind",
+        "device",
+        "",
+        None,
+        "What rank 0 trained on: 'cpu' or the CUDA device's name (a text value).",
+        text=True,
+    ),
 )
 """Every metric `rsearch.train.fit` reports."""
 
@@ -161,6 +245,9 @@ OBJECTIVE_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.directio
 
 SUMMARY_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.summary)
 """The final metrics kept on each Optuna trial."""
+
+TEXT_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.text)
+"""The metrics whose values are text, not numbers."""
 
 
 def reported_only(result: Mapping[str, Any]) -> dict[str, Any]:

@@ -296,14 +296,17 @@ class SearchRecorder:
         best_metrics: Mapping[str, Any] | None = None,
         status: TrialStatus = "FINISHED",
         artifacts: Sequence[Path] = (),
+        tags: Mapping[str, str] | None = None,
     ) -> bool:
         """Close the parent run with the best trial(s), then send everything queued.
 
         Args:
             best_trial_ids: The best trial, or the Pareto set of a multi-objective search.
-            best_metrics: Metrics logged on the parent (the best trial's, by their own names).
+            best_metrics: Metrics logged on the parent (the best trial's, by their own names,
+                and the search's compute totals).
             status: FINISHED, or KILLED / FAILED for an interrupted or broken search.
             artifacts: More files for the parent (e.g. a report).
+            tags: More tags for the parent (why the search stopped).
 
         Returns:
             Whether every record reached MLflow (else they stay queued on disk).
@@ -321,6 +324,7 @@ class SearchRecorder:
                     checkpoints=checkpoints,
                     artifacts=[(str(p), None) for p in artifacts],
                     dropped=sender.dropped,
+                    tags=dict(tags or {}),
                 )
             )
             return self.flush()

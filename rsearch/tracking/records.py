@@ -93,6 +93,8 @@ class EndSearch(_Record):
     artifacts: list[Artifact]
     dropped: int
     """Records given up before this one (tagged on the parent so the loss is on record)."""
+    tags: dict[str, str] = {}
+    """More tags for the parent (why the search stopped)."""
 
 
 class SearchArtifacts(_Record):

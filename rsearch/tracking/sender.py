@@ -266,13 +266,17 @@ class Sender:
         book = self.book
         parent = book.parent()
         best = [book.child(t) for t in r.best]
+        # An extended search can end with another best trial than it first did.
+        for trial_id, child in book.children.items():
+            if trial_id not in r.best:
+                book.delete_tags(child, [TAG_BEST])
         for trial_id, child in zip(r.best, best, strict=True):
             book.set_tags(child, {TAG_BEST: "true"})
             # The path is known in memory unless the trial ended before a resume.
             path = r.checkpoints.get(trial_id) or child.tags.get(TAG_CHECKPOINT)
             if self._best_checkpoints and path:
                 book.log_artifact(child, path, "checkpoint")
-        tags: dict[str, Any] = {TAG_DROPPED: r.dropped or None}
+        tags: dict[str, Any] = {TAG_DROPPED: r.dropped or None, **r.tags}
         if best:
             tags[TAG_BEST_TRIAL] = ",".join(r.best)
             tags[TAG_BEST_RUN] = ",".join(c.run_id for c in best)

@@ -13,5 +13,6 @@ from rsearch.train.errors import TrainInputError
 from rsearch.train.loop import Reporter, fit
 from rsearch.train.measure import model_cost
 from rsearch.train.run import run_recipe
+from rsearch.train.session import Metrics
 
-__all__ = ["Reporter", "TrainInputError", "fit", "model_cost", "run_recipe"]
+__all__ = ["Metrics", "Reporter", "TrainInputError", "fit", "model_cost", "run_recipe"]

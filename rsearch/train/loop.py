@@ -16,6 +16,7 @@ from torch import nn
 
 from rsearch.spec.recipe import Recipe
 from rsearch.train.augment import EvalTransform
+from rsearch.train.compute import EpochWork, epoch_compute
 from rsearch.train.data import Batches
 from rsearch.train.distributed import (
     all_reduce,
@@ -28,6 +29,7 @@ from rsearch.train.measure import inference_speed
 from rsearch.train.optim import base_optimizer
 from rsearch.train.runtime import autocast, deterministic, device_type, synchronize
 from rsearch.train.session import (
+    Metrics,
     Session,
     build_session,
     read_checkpoint,
@@ -36,7 +38,7 @@ from rsearch.train.session import (
 )
 from rsearch.train.sums import EvalSums, TrainSums
 
-Reporter = Callable[[dict[str, float], str | None], None]
+Reporter = Callable[[Metrics, str | None], None]
 """report(metrics, checkpoint_dir): called once per epoch on every rank with the same metrics;
 rank 0 passes the checkpoint directory it just wrote (None without checkpointing), others None."""
 
@@ -50,7 +52,7 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     *,
     threads: int | None = None,
-) -> dict[str, float]:
+) -> Metrics:
     """Train a recipe and return the final epoch's metrics.
 
     Args:
@@ -64,8 +66,10 @@ def fit(
     Returns:
         The final epoch's metrics, named and described in rsearch.spec.metrics: epoch,
         train_loss, val_loss, val_top1, val_top5, lr, epoch_s, train_images_per_s, params_m,
-        gflops, infer_images_per_s, infer_latency_ms, infer_latency_ms_batch, and
-        ema_val_top1/ema_val_loss when EMA is on.
+        gflops, the compute spent (epoch_train_flops, epoch_eval_flops, total_flops,
+        device_s, total_device_s, fidelity), the epoch's train_image_size, train_fraction
+        and eval_image_size, device_kind (text), infer_images_per_s, infer_latency_ms,
+        infer_latency_ms_batch, and ema_val_top1/ema_val_loss when EMA is on.
 
     Raises:
         TrainInputError: data, model or recipe values that cannot be trained with, or
@@ -80,7 +84,7 @@ def run_training(
     checkpoint_dir: str | Path | None = None,
     on_step: StepHook | None = None,
     threads: int | None = None,
-) -> dict[str, float]:
+) -> Metrics:
     """fit, with a per-step hook for progress display."""
     kind = device_type(recipe.device)
     ctx = setup_distributed(kind)
@@ -100,7 +104,7 @@ def _train(
     report: Reporter | None,
     checkpoint_dir: str | Path | None,
     on_step: StepHook | None,
-) -> dict[str, float]:
+) -> Metrics:
     for epoch in range(session.start_epoch, session.recipe.epochs):
         metrics = run_epoch(session, epoch, on_step)
         session.history.append(metrics)
@@ -111,7 +115,7 @@ def _train(
     return dict(session.history[-1])
 
 
-def run_epoch(session: Session, epoch: int, on_step: StepHook | None = None) -> dict[str, float]:
+def run_epoch(session: Session, epoch: int, on_step: StepHook | None = None) -> Metrics:
     """Train one epoch (0-based), evaluate, and return the epoch's reduced metrics."""
     start = time.perf_counter()
     session.scheduler.step(epoch)
@@ -121,8 +125,10 @@ def run_epoch(session: Session, epoch: int, on_step: StepHook | None = None) -> 
     ema = session.step.ema
     ema_sums = _evaluate_model(session, ema.module) if ema is not None else None
     seconds = (train_s, time.perf_counter() - start)
-    metrics = {"epoch": epoch + 1, **_reduce(session, train_sums, val_sums, ema_sums, seconds)}
-    metrics = {**metrics, "lr": lr, **session.cost}
+    reduced, work = _reduce(session, epoch, train_sums, val_sums, ema_sums, seconds)
+    metrics: Metrics = {"epoch": epoch + 1, **reduced, "lr": lr, **session.cost}
+    metrics.update(epoch_compute(session.costs, work, session.history))
+    metrics["device_kind"] = session.device_kind
     if epoch + 1 == session.recipe.epochs:
         metrics.update(_measure_inference(session))
     return metrics
@@ -195,11 +201,13 @@ def evaluate(
 
 def _reduce(
     session: Session,
+    epoch: int,
     train: TrainSums,
     val: EvalSums,
     ema: EvalSums | None,
     seconds: tuple[float, float],
-) -> dict[str, float]:
+) -> tuple[dict[str, float], EpochWork]:
+    """All ranks' losses, accuracies and times, and what the epoch did over all ranks."""
     train, val = train.all_reduce(session.ctx), val.all_reduce(session.ctx)
     # An epoch lasts as long as its slowest rank.
     train_s, epoch_s = all_reduce(torch.tensor(seconds), session.ctx, "max").tolist()
@@ -215,7 +223,18 @@ def _reduce(
         out["ema_val_loss"] = ema.mean_loss
     out["epoch_s"] = epoch_s
     out["train_images_per_s"] = train.images / train_s
-    return out
+    work = EpochWork(
+        epoch=epoch,
+        train_size=session.recipe.data.image_size,
+        share=1.0,
+        eval_size=session.eval_size,
+        train_images=train.images,
+        val_images=val.images,
+        evaluations=1 if ema is None else 2,
+        epoch_s=epoch_s,
+        workers=session.ctx.world_size,
+    )
+    return out, work
 
 
 def _measure_inference(session: Session) -> dict[str, float]:

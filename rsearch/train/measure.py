@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Mapping
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from rsearch.spec.recipe import Recipe
 from rsearch.train.runtime import autocast, synchronize
@@ -56,7 +57,8 @@ def train_flops(model: nn.Module, image_size: int) -> float:
 
     Counted by torch's FlopCounterMode on a batch of two (BatchNorm in train mode needs more
     than one value per channel), halved. Exact for the model and resolution, no timing involved;
-    on the meta device nothing is computed and no weight receives a gradient.
+    on the meta device nothing is computed and no weight receives a gradient. The weight
+    gradient of a grouped convolution is counted per group (see _conv_backward_flop).
     """
     param = next(model.parameters())
     x = torch.zeros(2, 3, image_size, image_size, device=param.device, dtype=param.dtype)
@@ -64,7 +66,10 @@ def train_flops(model: nn.Module, image_size: int) -> float:
     snapshot = _batchnorm_buffers(model)
     model.train()
     try:
-        counter = FlopCounterMode(display=False)
+        counter = FlopCounterMode(
+            display=False,
+            custom_mapping={torch.ops.aten.convolution_backward: _conv_backward_flop},
+        )
         with counter:
             out = model(x)
             grads = torch.autograd.grad(out.float().sum(), [p for p in model.parameters()])
@@ -75,15 +80,23 @@ def train_flops(model: nn.Module, image_size: int) -> float:
     return counter.get_total_flops() / 2
 
 
-def epoch_fidelity(model: nn.Module, recipe: Recipe) -> list[float]:
+def epoch_fidelity(
+    model: nn.Module, recipe: Recipe, counted: Mapping[int, float] | None = None
+) -> list[float]:
     """Each epoch's training compute in full-fidelity epoch equivalents (the `fidelity` unit).
 
     An epoch at the final resolution on the whole training set counts 1; a data.progressive
     stage's epoch counts its per-image training FLOPs at the stage resolution over those at
     data.image_size, times the stage's share of the data. Image counts do not enter, so the
     training core and the planner (which reads no data) compute the same numbers.
+
+    Args:
+        model: the recipe's model (on any device, the meta device included).
+        recipe: the recipe whose epochs are counted.
+        counted: train_flops per image by resolution, already counted for this model; the
+            resolutions it lacks are counted here.
     """
-    per_size: dict[int, float] = {}
+    per_size: dict[int, float] = dict(counted or {})
 
     def flops(size: int) -> float:
         if size not in per_size:
@@ -98,16 +111,6 @@ def epoch_fidelity(model: nn.Module, recipe: Recipe) -> list[float]:
     return out
 
 
-def recipe_fidelity(recipe: Recipe) -> list[float]:
-    """epoch_fidelity of a recipe's model, built on the meta device (no weights, no data)."""
-    from rsearch.train.model import build_model  # deferred: model imports checkpoint/timm
-    from rsearch.train.sources import count_classes
-
-    with torch.device("meta"):
-        model = build_model(recipe, count_classes(recipe.data), load_weights=False)
-    return epoch_fidelity(model, recipe)
-
-
 def _batchnorm_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
     # A train-mode pass updates BatchNorm's running statistics; counting must leave them alone.
     return {name: b.clone() for name, b in model.named_buffers() if b.device.type != "meta"}
@@ -118,6 +121,45 @@ def _restore_buffers(model: nn.Module, saved: dict[str, torch.Tensor]) -> None:
     with torch.no_grad():
         for name, value in saved.items():
             buffers[name].copy_(value)
+
+
+def _conv_backward_flop(
+    grad_out_shape: list[int],
+    x_shape: list[int],
+    w_shape: list[int],
+    _bias: object,
+    _stride: object,
+    _padding: object,
+    _dilation: object,
+    transposed: bool,
+    _output_padding: object,
+    groups: int,
+    output_mask: list[bool],
+    out_shape: list[list[int] | None],
+    **kwargs: object,
+) -> int:
+    """FLOPs of a convolution's backward: torch's formula with the groups of the weight gradient.
+
+    torch (2.14) counts a grouped convolution's weight gradient as if the convolution were
+    dense, `groups` times too many: 64x for a depthwise convolution over 64 channels, which made
+    an EfficientNet's training pass count ~40x its forward. The input gradient's count is
+    torch's (it already uses the grouped weight's shape).
+    """
+
+    def swap(shape: list[int]) -> list[int]:
+        return [shape[1], shape[0], *shape[2:]]
+
+    flops = 0
+    if output_mask[0] and out_shape[0] is not None:
+        flops += conv_flop_count(grad_out_shape, w_shape, out_shape[0], not transposed)
+    if output_mask[1] and out_shape[1] is not None:
+        grad_weight = swap(out_shape[1])
+        if transposed:  # the weight gradient of a transposed conv is conv(grad_out, input)
+            dense = conv_flop_count(swap(grad_out_shape), swap(x_shape), grad_weight)
+        else:  # ... of a conv, conv(input, grad_out)
+            dense = conv_flop_count(swap(x_shape), swap(grad_out_shape), grad_weight)
+        flops += dense // groups
+    return flops
 
 
 def cost(model: nn.Module, image_size: int) -> dict[str, float]:

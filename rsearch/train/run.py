@@ -23,6 +23,7 @@ from rich.table import Table
 
 from rsearch.spec.recipe import Recipe
 from rsearch.train.loop import run_training
+from rsearch.train.session import Metrics
 
 _EPOCH_LINE = ("train_loss", "val_loss", "val_top1", "val_top5", "lr", "train_images_per_s")
 """Metrics printed after each epoch."""
@@ -68,7 +69,7 @@ class ProgressView:
             self.progress.reset(self.step_task, total=steps, description=f"epoch {epoch}")
         self.progress.advance(self.step_task)
 
-    def epoch_done(self, metrics: dict[str, float]) -> None:
+    def epoch_done(self, metrics: Metrics) -> None:
         """Advance the epoch bar and print the epoch's main metrics above the bars."""
         assert self.epoch_task is not None
         self.progress.update(self.epoch_task, completed=int(metrics["epoch"]))
@@ -77,13 +78,15 @@ class ProgressView:
             self.progress.console.print(f"epoch {int(metrics['epoch'])}/{self.epochs}  {values}")
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float | str) -> str:
+    if isinstance(value, str):  # a text metric (device_kind)
+        return value
     if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1:
         return str(int(value))
     return f"{value:.4g}"
 
 
-def summary_table(metrics: dict[str, float]) -> Table:
+def summary_table(metrics: Metrics) -> Table:
     """A two-column table of the final metrics."""
     table = Table(title="final metrics", show_header=True)
     table.add_column("metric")
@@ -109,9 +112,7 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") in ("", "0")
 
 
-def run_recipe(
-    recipe: Recipe, metrics_path: Path | None, progress: bool = True
-) -> dict[str, float]:
+def run_recipe(recipe: Recipe, metrics_path: Path | None, progress: bool = True) -> Metrics:
     """Train a recipe in this process, showing progress, and return the final metrics.
 
     Args:
@@ -124,10 +125,10 @@ def run_recipe(
         TrainInputError: data, model or recipe values that cannot be trained with.
     """
     main = _is_main_process()
-    history: list[dict[str, float]] = []
+    history: list[Metrics] = []
     with ProgressView(recipe.epochs, Console(stderr=True), progress and main) as view:
 
-        def report(metrics: dict[str, float], _checkpoint: str | None) -> None:
+        def report(metrics: Metrics, _checkpoint: str | None) -> None:
             history.append(metrics)
             view.epoch_done(metrics)
 

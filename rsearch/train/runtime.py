@@ -44,6 +44,13 @@ def make_device(kind: str, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+def device_name(device: torch.device) -> str:
+    """'cpu', or the CUDA device's name (e.g. 'NVIDIA A100-SXM4-80GB')."""
+    if device.type == "cuda":
+        return str(torch.cuda.get_device_name(device))
+    return device.type
+
+
 def cpu_threads(threads: int | None = None) -> int:
     """CPU threads this process uses: `threads` when given, else its CPUs split among local ranks.
 

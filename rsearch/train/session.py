@@ -23,6 +23,7 @@ from rsearch.train.checkpoint import (
     restore_rng,
     save_atomically,
 )
+from rsearch.train.compute import ComputeCosts, count_costs
 from rsearch.train.data import DataBundle, build_data, per_rank_batch
 from rsearch.train.distributed import DistContext, broadcast_object, gather_objects
 from rsearch.train.errors import TrainInputError
@@ -40,6 +41,7 @@ from rsearch.train.runtime import (
     autocast_dtype,
     check_cpu_bf16,
     configure_threads,
+    device_name,
     make_device,
     seed_everything,
 )
@@ -47,6 +49,10 @@ from rsearch.train.sources import count_classes
 from rsearch.train.step import TrainStep
 
 CHECKPOINT_VERSION = 1
+
+Metrics = dict[str, float | str]
+"""An epoch's metrics by name (rsearch.spec.metrics): numbers, and the few text values the
+table marks `text` (device_kind)."""
 
 _SCHEDULE_FIELDS = ("schedule", "epochs")
 """Recipe sections that shape the LR schedule: a saved schedule is reused only if they match."""
@@ -67,7 +73,11 @@ class Session:
     step: TrainStep
     scheduler: Scheduler
     cost: dict[str, float]
-    history: list[dict[str, float]] = field(default_factory=list)
+    costs: ComputeCosts
+    """Per-image FLOPs at every resolution of the run, counted once when it was built."""
+    device_kind: str
+    """'cpu' or rank 0's CUDA device name (the same on every rank)."""
+    history: list[Metrics] = field(default_factory=list)
     start_epoch: int = 0
     """Epochs already trained (non-zero after a resume)."""
 
@@ -117,15 +127,30 @@ def build_session(
         check_cpu_bf16(model, recipe.data.image_size)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    model_cost = cost(model, recipe.data.eval_image_size or recipe.data.image_size)
+    eval_size = recipe.data.eval_image_size or recipe.data.image_size
+    model_cost = cost(model, eval_size)
+    costs = count_costs(model, recipe, [recipe.data.image_size], [eval_size])
     data_cfg = timm.data.resolve_model_data_config(model)
     data = build_data(recipe, ctx, device, data_cfg["interpolation"], data_cfg["mean"], threads)
     seed_everything(recipe.seed + 10_007 * (ctx.rank + 1))
     train_tf, eval_tf = _transforms(recipe, data, data_cfg, device)
     step = _train_step(recipe, ctx, model, train_tf, device, dtype)
     scheduler = build_scheduler(base_optimizer(step.optimizer), recipe)
+    kind = broadcast_object(device_name(device), ctx)
     return Session(
-        recipe, ctx, device, dtype, model, data, train_tf, eval_tf, step, scheduler, model_cost
+        recipe,
+        ctx,
+        device,
+        dtype,
+        model,
+        data,
+        train_tf,
+        eval_tf,
+        step,
+        scheduler,
+        model_cost,
+        costs,
+        kind,
     )
 
 

@@ -2,7 +2,8 @@
 
 A run directory (`<storage>/<name>-<timestamp>/`) is Tune's experiment directory plus
 rsearch's own files: the spec as written and resolved, the Optuna study (`optuna.journal`), a
-small manifest, and the Train runs of the trials (`train/`).
+small manifest, and the Train runs of the trials (`train/`). Each `rsearch extend` adds a Tune
+experiment of its own inside it (`extend-<k>/`, see `TuneExperiment` and `rsearch.tune.extend`).
 
 When the storage is a URI (s3://, gs://, ...), the run directory is a local control directory
 (under `--local-dir`, default ./rsearch-runs) and Tune's experiment with the Train runs lives
@@ -12,7 +13,6 @@ at `<uri>/<name>-<timestamp>/`, recorded in the manifest; see `rsearch.tune.stor
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,7 @@ from rsearch.rundir import (
 )
 from rsearch.settings import StorageRoot, resolve_storage, resolve_tracking_uri, uri_join
 from rsearch.spec.search import SearchSpec
+from rsearch.tune.capacity import concurrency
 from rsearch.tune.cluster import ClusterResources, connect
 from rsearch.tune.optuna_searcher import OptunaSearcher
 from rsearch.tune.schedulers import make_scheduler, pbt_param_space
@@ -58,43 +59,6 @@ class RunInfo:
     errors: list[str]
     experiment: str | None = None
     """Tune's experiment URI when the storage is remote (None: the run directory itself)."""
-
-
-def trial_cpus(spec: SearchSpec) -> float:
-    """CPUs one trial holds (all its workers)."""
-    return spec.resources.workers_per_trial * spec.resources.cpus_per_worker
-
-
-def concurrency(spec: SearchSpec, cluster: ClusterResources) -> int:
-    """Trials that can run at once without any waiting for workers it cannot get.
-
-    On an autoscaling cluster the nodes come when trials ask for them, so only the spec
-    bounds concurrency and a trial larger than today's cluster waits for its nodes.
-
-    Raises:
-        UserError: When a single trial needs more than the whole cluster has.
-    """
-    res = spec.resources
-    limits = [spec.search.num_trials, spec.search.max_concurrent or spec.search.num_trials]
-    if res.autoscaling:
-        return min(limits)
-    cpus = trial_cpus(spec)
-    if cpus > cluster.cpus + 1e-9:
-        raise UserError(
-            f"a trial needs {cpus:g} CPUs ({res.workers_per_trial} workers x "
-            f"{res.cpus_per_worker:g}) but the cluster has {cluster.cpus:g}; lower "
-            "resources.workers_per_trial or resources.cpus_per_worker"
-        )
-    limits.append(math.floor(cluster.cpus / cpus + 1e-9))
-    if res.gpus_per_worker > 0:
-        gpus = res.workers_per_trial * res.gpus_per_worker
-        if gpus > cluster.gpus + 1e-9:
-            raise UserError(
-                f"a trial needs {gpus:g} GPUs but the cluster has {cluster.gpus:g}; lower "
-                "resources.gpus_per_worker or resources.workers_per_trial"
-            )
-        limits.append(math.floor(cluster.gpus / gpus + 1e-9))
-    return max(1, min(limits))
 
 
 def run_search(
@@ -122,7 +86,7 @@ def run_search(
     """
     root = resolve_storage(spec.storage, local_dir)
     if root.remote is not None:
-        _check_storage(root.remote)  # before Ray starts: a wrong bucket fails in a second
+        check_storage(root.remote)  # before Ray starts: a wrong bucket fails in a second
     cluster = connect(address, log_to_driver=not live)
     max_concurrent = concurrency(spec, cluster)
     run_dir = create_run_dir(root.local, spec.name)
@@ -133,37 +97,61 @@ def run_search(
         shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-written is left behind
         raise
     if experiment is not None:
-        _publish_records(run, strict=True)
-    callbacks = _tracking(run) if track else []
+        publish_records(run, strict=True)
+    record_plan(run, cluster)
+    callbacks = tracking_callbacks(run) if track else []
     tuner = make_tuner(
         spec, run_dir, max_concurrent, live, callbacks=callbacks, storage_root=root.remote
     )
-    return _fit(tuner, run)
+    return fit_search(tuner, run)
+
+
+def record_plan(run: Run, cluster: ClusterResources) -> None:
+    """Price the search before it runs (`rsearch plan`) and keep the bill beside its spend.
+
+    A plan that cannot be made (a recipe the estimate cannot price) is left out with a warning:
+    the search itself decides whether the recipe trains.
+    """
+    from rsearch.plan import plan_search  # deferred: torch and timm
+    from rsearch.tune.ledger_hooks import ledger_for
+
+    try:
+        plan = plan_search(run.spec, cluster.cpus, cluster.gpus)
+    except UserError as e:
+        log.warning("no plan for this search: %s", e)
+        return
+    ledger_for(run.path, run.spec).set_plan(plan.total_flops, plan.total_device_hours)
 
 
 def resume_search(run_dir: Path, address: str | None = None, live: bool = True) -> RunInfo:
-    """Continue an interrupted search: unfinished trials resume, finished ones stay done."""
+    """Continue an interrupted search: unfinished trials resume, finished ones stay done.
+
+    An extended search resumes its latest extension's Tune experiment (the earlier ones had
+    finished, or it could not have been extended).
+    """
     from ray import tune
 
     run = open_run(run_dir)
+    path = run.current_tune_path
     try:  # before Ray starts: a run with nothing to resume is told in a second
-        restorable = tune.Tuner.can_restore(run.tune_path)
+        restorable = tune.Tuner.can_restore(path)
     except OSError as e:
-        raise UserError(f"cannot read the search's storage at {run.tune_path}: {e}") from None
+        raise UserError(f"cannot read the search's storage at {path}: {e}") from None
     if not restorable:
-        raise UserError(f"{run.tune_path} holds no Tune experiment state to resume from")
+        raise UserError(f"{path} holds no Tune experiment state to resume from")
     connect(address, log_to_driver=not live)
     setup = TrialSetup.from_spec(run.spec, run.train_root)
     tuner = tune.Tuner.restore(
-        run.tune_path,
-        trainable=_trainable(setup),
+        path,
+        trainable=trial_trainable(setup),
         resume_unfinished=True,
         resume_errored=True,
     )
-    return _fit(tuner, run)
+    return fit_search(tuner, run)
 
 
-def _tracking(run: Run) -> list[Any]:
+def tracking_callbacks(run: Run) -> list[Any]:
+    """The Tune callbacks that record the run in MLflow."""
     from rsearch.tune.tracking_callback import TrackingCallback
 
     return [TrackingCallback(run)]
@@ -208,7 +196,8 @@ def write_run_files(
     return Run(run_dir, manifest, spec)
 
 
-def _trainable(setup: TrialSetup) -> Any:
+def trial_trainable(setup: TrialSetup) -> Any:
+    """The trial driver as Tune runs it: its setup bound, a token of memory requested."""
     from ray import tune
 
     # The driver only waits on its Train workers, which hold the trial's CPUs and GPUs;
@@ -219,6 +208,44 @@ def _trainable(setup: TrialSetup) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class TuneExperiment:
+    """One Tune experiment of a search: where it lives and what it runs.
+
+    A search is one Tune experiment, the run directory itself; each `rsearch extend` adds
+    one inside it (`extend-<k>/`), so every experiment stays whole and restorable on its own
+    (a second `Tuner.fit()` under the same name would overwrite the first one's `tuner.pkl`
+    and leave Tune able to restore only the newer one).
+    """
+
+    storage_path: str
+    """Tune's storage_path: the experiment is `<storage_path>/<name>` (a path or a URI)."""
+    name: str
+    """Tune's experiment name."""
+    train_root: str
+    """Where Ray Train keeps the trials' runs (one place for every experiment of a search)."""
+    study_file: Path
+    """The search's Optuna study."""
+    trials: int
+    """Trials this experiment runs."""
+    extension: int = 0
+    """0 for the search as started, k for its k-th extension."""
+
+    @classmethod
+    def first(
+        cls, spec: SearchSpec, run_dir: Path, storage_root: str | None = None
+    ) -> TuneExperiment:
+        """The experiment a search starts with: its run directory (or `<URI>/<run name>/`)."""
+        root = storage_root or str(run_dir.parent)
+        return cls(
+            storage_path=root,
+            name=run_dir.name,
+            train_root=uri_join(root, run_dir.name, TRAIN_DIR),
+            study_file=run_dir / STUDY_FILE,
+            trials=spec.search.num_trials,
+        )
+
+
 def make_tuner(
     spec: SearchSpec,
     run_dir: Path,
@@ -227,6 +254,7 @@ def make_tuner(
     trainable: Any = None,
     callbacks: list[Any] | None = None,
     storage_root: str | None = None,
+    experiment: TuneExperiment | None = None,
 ) -> Any:
     """The Tuner of a search: Optuna searcher, scheduler, concurrency, storage, live table.
 
@@ -239,68 +267,85 @@ def make_tuner(
         callbacks: More Tune callbacks (MLflow tracking).
         storage_root: A URI that holds Tune's experiment and the Train runs (as
             `<storage_root>/<run_dir.name>/`) instead of run_dir's parent.
+        experiment: The Tune experiment to run, when not the search's first (an extension).
     """
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
+    from rsearch.tune.ledger_hooks import LedgerCallback, SearchStopper
     from rsearch.tune.progress import LiveTable
     from rsearch.tune.study_callback import StudyCallback
 
-    root = storage_root or str(run_dir.parent)
-    setup = TrialSetup.from_spec(spec, uri_join(root, run_dir.name, TRAIN_DIR))
-    searcher = OptunaSearcher(spec, run_dir / STUDY_FILE, spec.budget_epochs)
-    callbacks = [*(callbacks or []), *([LiveTable(spec)] if live else [])]
+    place = experiment or TuneExperiment.first(spec, run_dir, storage_root)
+    setup = TrialSetup.from_spec(spec, place.train_root)
+    searcher = OptunaSearcher(
+        spec, place.study_file, spec.budget_epochs, trials=place.trials, extension=place.extension
+    )
+    # The ledger comes first: tracking reads its final record when the experiment ends.
+    callbacks = [
+        LedgerCallback(run_dir, spec),
+        *(callbacks or []),
+        *([LiveTable(spec)] if live else []),
+    ]
     search_alg: Any = searcher
     param_space: dict[str, Any] = {}
     if spec.scheduler.type == "pbt":
         # PBT takes no search algorithm: Optuna proposes the population up front and a
         # callback keeps the study in step.
-        population = searcher.initial_population(spec.search.num_trials)
+        population = searcher.initial_population(place.trials)
         search_alg = BasicVariantGenerator(points_to_evaluate=population)
         param_space = pbt_param_space(spec)  # Tune resolves the points against it
         callbacks.append(StudyCallback(searcher))
     return tune.Tuner(
-        trainable or _trainable(setup),
+        trainable or trial_trainable(setup),
         param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
             scheduler=make_scheduler(spec),
-            num_samples=spec.search.num_trials,
+            num_samples=place.trials,
             max_concurrent_trials=max_concurrent,
             # A stopped trial's driver is still blocked in TorchTrainer.fit(); only a fresh
             # actor (the old one killed with its Train run) is safe. Costs ~2 s a trial.
             reuse_actors=False,
         ),
         run_config=tune.RunConfig(
-            name=run_dir.name,
-            storage_path=root,
+            name=place.name,
+            storage_path=place.storage_path,
             failure_config=tune.FailureConfig(max_failures=spec.search.max_failures),
             callbacks=callbacks,
-            # A trial at its budget is done; without this PBT would pause it once more.
-            stop={"epoch": spec.budget_epochs},
+            # Ends a trial at its epoch budget (PBT would pause it once more) or where the
+            # search's compute budget cannot pay its next rung.
+            stop=SearchStopper(run_dir, spec),
             verbose=0,
         ),
     )
 
 
-def _fit(tuner: Any, run: Run) -> RunInfo:
-    grid = tuner.fit()
+def fit_search(tuner: Any, run: Run) -> RunInfo:
+    """Run a Tuner to its end; with URI storage, publish the records and fetch the results."""
+    from rsearch.tune.ledger_hooks import forget_ledger
+
+    try:
+        grid = tuner.fit()
+    finally:
+        forget_ledger(run.path)
     errors = [f"{Path(r.path).name}: {_first_line(r.error)}" for r in grid if r.error]
     if run.manifest.experiment is not None:
-        _publish_records(run, strict=False)
+        publish_records(run, strict=False)
     return RunInfo(
         run_dir=run.path, num_trials=len(grid), errors=errors, experiment=run.manifest.experiment
     )
 
 
-def _check_storage(experiment: str) -> None:
+def check_storage(experiment: str) -> None:
+    """Fail in a second, before Ray starts, when a URI storage cannot be written."""
     try:
         make_dir(experiment)
     except (OSError, ValueError) as e:  # pyarrow: unreachable or refused; unknown scheme
         raise UserError(f"cannot write to the search's storage {experiment}: {e}") from None
 
 
-def _publish_records(run: Run, strict: bool) -> None:
+def publish_records(run: Run, strict: bool) -> None:
     """Put the run's record files beside Tune's in the storage, and Tune's results here.
 
     Args:
@@ -311,8 +356,8 @@ def _publish_records(run: Run, strict: bool) -> None:
     run_dir, experiment = run.path, run.tune_path
     try:
         upload_files([run_dir / n for n in RECORD_FILES if (run_dir / n).is_file()], experiment)
-        if not strict:
-            download_trial_results(experiment, run_dir)
+        if not strict:  # the latest experiment's results: the earlier ones are here already
+            download_trial_results(run.current_tune_path, run.experiment_dirs[-1])
     except OSError as e:
         if strict:
             raise UserError(f"cannot write to the search's storage {experiment}: {e}") from None

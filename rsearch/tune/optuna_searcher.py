@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ray.tune.search import Searcher
 
-from rsearch.rundir import METRICS_ATTR, TUNE_TRIAL_ID_ATTR, TrialBook
+from rsearch.rundir import METRICS_ATTR, REJECTED_ATTR, TUNE_TRIAL_ID_ATTR, TrialBook
 from rsearch.spec.metrics import SUMMARY_METRICS
 from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
@@ -40,19 +40,33 @@ a PBT trial's own number is the one it first started with."""
 class OptunaSearcher(Searcher):
     """Proposes trials from an Optuna study persisted in the run directory."""
 
-    def __init__(self, spec: SearchSpec, study_file: Path, budget_epochs: int):
+    def __init__(
+        self,
+        spec: SearchSpec,
+        study_file: Path,
+        budget_epochs: int,
+        trials: int | None = None,
+        extension: int = 0,
+    ):
         """Create the searcher.
 
         Args:
             spec: The search.
             study_file: The run's Optuna journal file (created when missing).
             budget_epochs: Epochs a trial trains when nobody stops it.
+            trials: Trials this searcher proposes (its Tune experiment's); default the
+                search's num_trials. An extension proposes only the trials it adds, on top
+                of the study's earlier trials, which its sampler sees.
+            extension: 0 for the search as started, k for its k-th extension (its sampler
+                is seeded apart: `rsearch.tune.searchers.make_sampler`).
         """
         objective = spec.objective[0]
         super().__init__(metric=objective.metric, mode=objective.direction)
         self._spec = spec
         self._study_file = study_file
         self._budget = budget_epochs
+        self._trials = spec.search.num_trials if trials is None else trials
+        self._extension = extension
         self._numbers: dict[str, int] = {}  # Tune trial id -> Optuna trial number
         self._last_epoch: dict[str, int] = {}
         self._study: optuna.Study | None = None
@@ -62,7 +76,7 @@ class OptunaSearcher(Searcher):
     def study(self) -> optuna.Study:
         """The Optuna study (loaded lazily: the searcher is pickled with the experiment)."""
         if self._study is None:
-            self._study = create_study(self._spec, self._study_file)
+            self._study = create_study(self._spec, self._study_file, self._extension)
         return self._study
 
     @property
@@ -77,6 +91,12 @@ class OptunaSearcher(Searcher):
         state["_study"] = state["_book"] = None
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A searcher pickled by an rsearch before extensions (an interrupted run resumed).
+        state.setdefault("_trials", state["_spec"].search.num_trials)
+        state.setdefault("_extension", 0)
+        self.__dict__.update(state)
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         """Ask Optuna for the next configuration, or FINISHED when the budget is spent.
 
@@ -90,19 +110,35 @@ class OptunaSearcher(Searcher):
             self._adopt(trial_id, orphan)
             params = recipe_params(orphan.params, self._spec.scaling, self._spec.base)
             return {PARAMS: params, OPTUNA_TRIAL: orphan.number}
-        if len(self._numbers) >= self._spec.search.num_trials:
+        if len(self._numbers) >= self._trials:
             return Searcher.FINISHED  # type: ignore[return-value]  # Tune's own sentinel
+        import optuna
+
         trial, params = propose(self.study, self._spec, budget_check(self._spec))
+        refusal = self._admission(trial_id, params)
+        if refusal is not None:
+            # Told like a refused proposal: on record in the study, never trained.
+            trial.set_user_attr(REJECTED_ATTR, refusal)
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            return Searcher.FINISHED  # type: ignore[return-value]
         self._numbers[trial_id] = trial.number
         trial.set_user_attr(TUNE_TRIAL_ID_ATTR, trial_id)
         kill_point("asked")
         return {PARAMS: params, OPTUNA_TRIAL: trial.number}
 
+    def _admission(self, trial_id: str, params: dict[str, Any]) -> str | None:
+        """None when the search's compute budget admits the trial, else why not."""
+        if self._spec.search.budget is None:
+            return None
+        from rsearch.tune.ledger_hooks import ledger_for
+
+        return ledger_for(self._study_file.parent, self._spec).admit(trial_id, params)
+
     def _orphan(self) -> optuna.trial.FrozenTrial | None:
         """A trial Optuna handed out that the restored Tune experiment never heard of.
 
         A driver killed between `ask` and Tune's next experiment snapshot leaves one behind;
-        giving it to the next Tune trial keeps the search at exactly num_trials. The new Tune
+        giving it to the next Tune trial keeps the search at exactly its trials. The new Tune
         trial trains it from scratch, and its config names the study trial, so its MLflow
         child run replaces the one the lost Tune trial may have made.
         """

@@ -1,4 +1,9 @@
-"""Ray Tune trial schedulers for a spec's `scheduler` section; budgets are in epochs."""
+"""Ray Tune trial schedulers for a spec's `scheduler` section.
+
+Successive halving (ASHA, Hyperband) counts epochs, or with `unit: compute` the compute a trial
+has spent in full-fidelity epoch equivalents (`rsearch.tune.rungs`), so a rung at low
+resolution or on a fraction of the data counts as the cheap rung it is.
+"""
 
 from __future__ import annotations
 
@@ -7,41 +12,41 @@ from typing import TYPE_CHECKING, Any
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.optuna_searcher import OPTUNA_TRIAL, PARAMS
+from rsearch.tune.rungs import ray_grace, ray_max_t, time_attr
 
 if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
 
 AnyParam = FloatParam | IntParam | CategoricalParam
 
-TIME_ATTR = "epoch"
-"""The training core reports `epoch` (1-based, continuing across resumes): the budget unit."""
-
 
 def make_scheduler(spec: SearchSpec) -> TrialScheduler | None:
     """The scheduler the spec asks for, or None to run every trial to the end."""
     from ray.tune import schedulers as s
 
+    from rsearch.plan import scheduler_max_t  # deferred: may count the base model's FLOPs
+
     cfg = spec.scheduler
     objective = spec.objective[0]
     common: dict[str, Any] = {
-        "time_attr": TIME_ATTR,
+        "time_attr": time_attr(spec),
         "metric": objective.metric,
         "mode": objective.direction,
     }
     if cfg.type == "none":
         return None
+    # Ray's schedulers count in whole units: the compute unit is counted in ticks.
+    max_t = ray_max_t(spec, scheduler_max_t(spec))
     if cfg.type == "asha":
         return s.ASHAScheduler(
             **common,
-            max_t=spec.budget_epochs,
-            grace_period=cfg.grace_period,  # type: ignore[arg-type]  # floats work: rungs are grace * rf**k
+            max_t=max_t,
+            grace_period=ray_grace(spec),
             reduction_factor=cfg.reduction_factor,
             brackets=cfg.brackets,
         )
     if cfg.type == "hyperband":
-        return s.HyperBandScheduler(
-            **common, max_t=spec.budget_epochs, reduction_factor=cfg.reduction_factor
-        )
+        return s.HyperBandScheduler(**common, max_t=max_t, reduction_factor=cfg.reduction_factor)
     if cfg.type == "median":
         return s.MedianStoppingRule(
             **common, grace_period=cfg.grace_period, min_samples_required=cfg.min_samples_required

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -14,12 +15,19 @@ if TYPE_CHECKING:
     import optuna
 
 
-def make_sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
-    """The seeded Optuna sampler the spec asks for."""
+def make_sampler(spec: SearchSpec, extension: int = 0) -> optuna.samplers.BaseSampler:
+    """The seeded Optuna sampler the spec asks for.
+
+    Args:
+        spec: The search.
+        extension: 0 for the search as started; k for its k-th extension (`rsearch extend`),
+            whose sampler is seeded apart, so it does not draw the run's random numbers again
+            (a random search would repeat its first trials).
+    """
     import optuna.samplers as s
 
     search = spec.search
-    seed = search.seed
+    seed = search.seed if extension == 0 else extension_seed(search.seed, extension)
     # TPE's default of 10 random start-up trials would spend a whole small search at random.
     startup = max(2, min(10, search.num_trials // 4))
     if search.algorithm == "tpe":
@@ -44,6 +52,12 @@ def make_sampler(spec: SearchSpec) -> optuna.samplers.BaseSampler:
     raise ValueError(f"unknown search algorithm {search.algorithm!r}")
 
 
+def extension_seed(seed: int, extension: int) -> int:
+    """The sampler seed of a search's k-th extension: fixed by the two, unrelated to either."""
+    digest = hashlib.sha256(f"rsearch-extension/{seed}/{extension}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
 def _tpe(seed: int, startup: int) -> optuna.samplers.BaseSampler:
     import optuna.samplers as s
 
@@ -61,21 +75,25 @@ def directions(spec: SearchSpec) -> list[Literal["maximize", "minimize"]]:
     return ["maximize" if o.direction == "max" else "minimize" for o in spec.objective]
 
 
-def create_study(spec: SearchSpec, study_file: Path | None = None) -> optuna.Study:
+def create_study(
+    spec: SearchSpec, study_file: Path | None = None, extension: int = 0
+) -> optuna.Study:
     """A study for the spec with its warm-start recipes queued first.
 
     Args:
         spec: The search.
         study_file: The run's journal file (`rsearch.rundir`); None keeps the study in memory
-            (dry runs).
+            (dry runs). An existing study is loaded, its trials seen by the sampler.
+        extension: Which extension of the search proposes (see `make_sampler`).
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = make_sampler(spec, extension)
     if study_file is not None:
-        study = open_study(study_file, spec.name, make_sampler(spec), directions(spec))
+        study = open_study(study_file, spec.name, sampler, directions(spec))
     else:
-        study = optuna.create_study(sampler=make_sampler(spec), directions=directions(spec))
+        study = optuna.create_study(sampler=sampler, directions=directions(spec))
     if not study.trials:  # a resumed study already holds its warm starts
         for params in spec.search.warm_start:
             study.enqueue_trial(params, skip_if_exists=True)

@@ -9,8 +9,9 @@ from typing import Any
 from ray.tune import Callback
 
 from rsearch.errors import UserError
-from rsearch.rundir import SPEC_AS_WRITTEN, Run, best_trials, open_study
+from rsearch.rundir import SPEC_AS_WRITTEN, Run, best_trials, open_study, read_compute
 from rsearch.spec.metrics import reported_only
+from rsearch.tracking.compute import compute_on_parent
 from rsearch.tune.kill_points import kill_point
 from rsearch.tune.optuna_searcher import OPTUNA_TRIAL, PARAMS
 from rsearch.tune.trainable import TrialSetup, pointed_checkpoint
@@ -115,7 +116,8 @@ class TrackingCallback(Callback):
             best_metrics = {f"best_{k}": v for k, v in best[0].metrics.items()}
         except UserError as e:  # no study or no completed trial: the parent still closes
             log.warning("no best trial to record: %s", e)
-        if not self._recorder.end_search(best_ids, best_metrics):
+        totals, tags = compute_on_parent(read_compute(self._run_dir))
+        if not self._recorder.end_search(best_ids, {**best_metrics, **totals}, tags=tags):
             log.warning(
                 "MLflow unreachable: %d records stay queued in %s and are sent on resume",
                 self._recorder.queued,

@@ -27,6 +27,7 @@ from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import SearchSpec
 from rsearch.spec.space_paths import apply_params
 from rsearch.tune.optuna_searcher import PARAMS
+from rsearch.tune.rungs import with_ticks
 
 CHECKPOINT_FILE = "checkpoint.pt"
 POINTER_FILE = "train_checkpoint.json"
@@ -130,6 +131,8 @@ def _trainer(
 def _report_to_tune(metrics: dict[str, Any], train_checkpoint: str | None) -> None:
     import ray.tune
 
+    metrics = with_ticks(metrics)  # what a compute-unit scheduler counts
+
     if train_checkpoint is None:
         ray.tune.report(metrics)
         return
@@ -164,7 +167,7 @@ def worker_loop(config: dict[str, Any]) -> None:
             with start.as_directory() as src:
                 _copy(Path(src) / CHECKPOINT_FILE, Path(local) / CHECKPOINT_FILE)
 
-        def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
+        def report(metrics: dict[str, float | str], checkpoint_dir: str | None) -> None:
             checkpoint = (
                 ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
             )

@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
@@ -254,6 +255,31 @@ def test_resumed_trial_curve_keeps_the_last_result_of_each_epoch(tmp_path: Path)
     search = load_search(run_dir)
     assert search.trials[1].curve == {1: 30.0, 2: 42.0, 3: 55.0}
     assert search.trials[0].curve == {}  # Tune's curves only: never mixed with Optuna's
+
+
+def test_importance_ranks_a_range_an_extension_narrowed(tmp_path: Path) -> None:
+    from optuna.distributions import FloatDistribution
+
+    from rsearch.report.importance import param_importances
+    from rsearch.rundir import open_study
+    from tests.report.rundirs import DISTRIBUTIONS
+
+    run_dir, spec = make_run(tmp_path, random_trials(4, 16, ("val_top1",)), num_trials=7)
+    study = open_study(run_dir / "optuna.journal", spec.name)
+    narrowed = {**DISTRIBUTIONS, "optim.lr": FloatDistribution(0.01, 0.1, log=True)}
+    for t in random_trials(3, 17, ("val_top1",)):  # `rsearch extend --set space.optim.lr...`
+        params = {**t.params, "optim.lr": min(max(t.params["optim.lr"], 0.01), 0.1)}
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={k: narrowed[k] for k in params},
+                values=t.values,
+                state=TrialState.COMPLETE,
+            )
+        )
+    ranked = param_importances(load_search(run_dir))
+    assert ranked.note == ""
+    assert set(ranked.by_objective["val_top1"]) == {"optim.lr", "loss.label_smoothing"}
 
 
 def test_importance_notes_an_objective_every_trial_tied_on(tmp_path: Path) -> None:

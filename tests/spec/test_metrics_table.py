@@ -111,3 +111,12 @@ def test_reported_only_keeps_the_trainers_metrics() -> None:
 
     result = {"val_top1": 90.0, "epoch": 2, "time_total_s": 12.5, "pid": 7, "trial_id": "t"}
     assert reported_only(result) == {"val_top1": 90.0, "epoch": 2}
+
+
+def test_text_metrics_are_marked_and_never_objectives() -> None:
+    from rsearch.spec.metrics import TEXT_METRICS, MetricInfo
+
+    assert TEXT_METRICS == ("device_kind",)
+    assert not set(TEXT_METRICS) & (set(OBJECTIVE_METRICS) | set(SUMMARY_METRICS))
+    with pytest.raises(ValueError, match="text metric 'gpu'"):
+        MetricInfo("gpu", "device", "", "max", "A name.", text=True)

@@ -188,6 +188,32 @@ def test_a_resumed_search_continues_its_runs_without_duplicates(
     assert read_search(store, experiment).parent.info.status == "RUNNING"
 
 
+def test_an_extended_search_with_a_new_best_moves_the_best_tag(
+    store: str, experiment: str, spec: SearchSpec, spec_file: Path, run_dir: Path
+) -> None:
+    first = recorder(store, experiment, run_dir)
+    parent_id = start(first, spec, spec_file, run_dir)
+    old = make_trial(spec, "old", 0.01, 0.0, 1)
+    first.trial_started(old.trial_id, old.recipe, old.searched)
+    first.trial_ended(old.trial_id, "FINISHED", old.epochs[-1])
+    assert first.end_search([old.trial_id], {"val_top1": old.epochs[-1]["val_top1"]})
+
+    # `rsearch extend`: a new driver adds a trial to the same parent, and it is the best.
+    second = recorder(store, experiment, run_dir)
+    assert start(second, spec, spec_file, run_dir) == parent_id
+    new = make_trial(spec, "new", 0.2, 0.0, 1)
+    second.trial_started(new.trial_id, new.recipe, new.searched)
+    second.trial_ended(new.trial_id, "FINISHED", new.epochs[-1])
+    assert second.end_search([new.trial_id], {"val_top1": new.epochs[-1]["val_top1"]})
+
+    s = read_search(store, experiment)
+    assert s.children["new"].data.tags["rsearch.best"] == "true"
+    assert "rsearch.best" not in s.children["old"].data.tags
+    assert s.parent.data.tags["rsearch.best_trial_id"] == "new"
+    assert s.parent.data.metrics["val_top1"] == new.epochs[-1]["val_top1"]
+    assert s.parent.info.status == "FINISHED"
+
+
 def test_ending_the_search_closes_trials_left_running_as_killed(
     store: str, experiment: str, spec: SearchSpec, spec_file: Path, run_dir: Path
 ) -> None:

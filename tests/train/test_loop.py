@@ -26,9 +26,19 @@ EPOCH_KEYS = {
     "train_images_per_s",
     "params_m",
     "gflops",
+    "epoch_train_flops",
+    "epoch_eval_flops",
+    "total_flops",
+    "device_s",
+    "total_device_s",
+    "fidelity",
+    "train_image_size",
+    "train_fraction",
+    "eval_image_size",
+    "device_kind",
 }
 FINAL_KEYS = {"infer_images_per_s", "infer_latency_ms", "infer_latency_ms_batch"}
-TIMES = {"epoch_s", "train_images_per_s", *FINAL_KEYS}
+TIMES = {"epoch_s", "train_images_per_s", "device_s", "total_device_s", *FINAL_KEYS}
 
 
 class Recorder:
