@@ -44,9 +44,15 @@ METHODS: dict[str, str] = {
     "optuna-hyperband": "plain Optuna: TPESampler + HyperbandPruner (in-process)",
     "rsearch-asha-epochs": "rsearch: TPE + ASHA over epochs (Ray Tune)",
     "rsearch-asha-compute": "rsearch: TPE + ASHA over compute, progressive curves (Ray Tune)",
+    "rsearch-asha-epochs-grace3": "rsearch: TPE + ASHA over epochs, first rung at 3 (Ray Tune)",
     "ray-optunasearch-asha": "stock Ray Tune: OptunaSearch + ASHAScheduler",
 }
-RAY_METHODS = ("rsearch-asha-epochs", "rsearch-asha-compute", "ray-optunasearch-asha")
+RAY_METHODS = (
+    "rsearch-asha-epochs",
+    "rsearch-asha-compute",
+    "rsearch-asha-epochs-grace3",
+    "ray-optunasearch-asha",
+)
 
 
 def _runner(method: str) -> Runner:
@@ -63,8 +69,9 @@ def _runner(method: str) -> Runner:
             kind = "sha" if method == "optuna-sha" else "hyperband"
             sampler, pruner = inprocess.plain_optuna(kind, seed, epochs)
             return inprocess.run_study(table, "epochs", sampler, pruner, budget)
-        if method == "rsearch-asha-epochs":
-            return raytune.run_rsearch(table, "epochs", "asha-epochs", seed, budget, conc, tick)
+        if method in ("rsearch-asha-epochs", "rsearch-asha-epochs-grace3"):
+            scheduler = method.removeprefix("rsearch-")
+            return raytune.run_rsearch(table, "epochs", scheduler, seed, budget, conc, tick)
         if method == "rsearch-asha-compute":
             return raytune.run_rsearch(
                 table, "progressive", "asha-compute", seed, budget, conc, tick
@@ -84,9 +91,8 @@ def unavailable(method: str, table: Table) -> str | None:
     from rsearch.tune.schedulers import make_scheduler
 
     spec = search_spec("progressive", "tpe", "asha-compute", 0, grid=table.grid)
-    scheduler = make_scheduler(spec)
-    if getattr(scheduler, "_time_attr", None) != "fidelity":
-        return "this rsearch's ASHA ignores `unit: compute` (its time attribute is not fidelity)"
+    if getattr(make_scheduler(spec), "_time_attr", "epoch") == "epoch":
+        return "this rsearch's ASHA ignores `unit: compute` (it counts epochs)"
     return None
 
 
@@ -123,7 +129,8 @@ def replay(table: Table, args: argparse.Namespace) -> dict[str, Any]:
             runs.setdefault(method, []).append(row)
             print(
                 f"{method:<22} seed {seed}: to target "
-                f"{_fmt(row['to_target_full_trials'])} full trials, best {row['best_at_budget']}, "
+                f"{_fmt(row['to_target_full_trials'])} full trials, "
+                f"best {_fmt(row['best_at_budget'])}, "
                 f"{row['trials']} trials, {wall:.1f} s",
                 flush=True,
             )

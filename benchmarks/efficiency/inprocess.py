@@ -63,7 +63,12 @@ def run_study(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        direction="maximize", sampler=sampler, pruner=pruner or optuna.pruners.NopPruner()
+        # Named: Optuna's HyperbandPruner assigns brackets by a hash of the study's name, and
+        # an unnamed study gets a random one, so the same seed would replay differently.
+        study_name="replay",
+        direction="maximize",
+        sampler=sampler,
+        pruner=pruner or optuna.pruners.NopPruner(),
     )
     space = distributions(table.grid)
     ledger = Ledger(budget_flops)

@@ -5,6 +5,7 @@ reports each epoch with the metric keys rsearch's training core reports (`epoch`
 and `fidelity`, the cumulative full-fidelity epoch equivalents the compute unit counts). It
 sleeps `tick` seconds per full-fidelity epoch's FLOPs before each report, so concurrent trials
 finish their epochs in the order their compute dictates (an epoch at 16 px comes back sooner).
+Both Tuners reuse trial actors (see run_rsearch).
 One Tune Stopper charges every result to the method's Ledger and ends the search when the
 budget is spent: the same rule for every method.
 """
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.efficiency.inprocess import charge_of, distributions
+from benchmarks.efficiency.inprocess import distributions
 from benchmarks.efficiency.ledger import Charge, Ledger
 from benchmarks.efficiency.table import Table, key_of, snap_point
 
@@ -28,30 +29,40 @@ exactly `concurrency` trials at once."""
 
 
 def table_trainable(config: dict[str, Any], table: Table, kind: str, tick: float) -> None:
-    """Tune function trainable: a trial's epochs read from the table."""
+    """Tune function trainable: a trial's epochs read from the table.
+
+    Reports what rsearch's trial driver reports for an epoch of the training core (the compute
+    metrics of rsearch.spec.metrics, `fidelity_ticks` added by `with_ticks`), plus `full`: the
+    epoch is the curve's last.
+    """
     from ray import tune
+
+    from rsearch.tune.rungs import with_ticks
 
     params = config.get("params", config)  # rsearch nests the searched values under "params"
     curve = table.lookup(kind, params)
     point = key_of(snap_point(params, table.grid), table.grid)
     full_epoch = table.full_trial_flops("epochs") / table.curves["epochs"][point].epochs
-    fidelity = 0.0
+    total_flops = total_s = fidelity = 0.0
     for epoch in range(1, curve.epochs + 1):
-        time.sleep(tick * curve.flops[epoch - 1] / full_epoch)
-        fidelity += curve.fidelity[epoch - 1]
-        c = charge_of(curve, "", epoch)
-        tune.report(
-            {
-                "epoch": epoch,
-                "val_top1": c.val_top1,
-                "fidelity": fidelity,
-                "epoch_flops": c.flops,
-                "epoch_train_flops": c.train_flops,
-                "epoch_seconds": c.seconds,
-                "full": c.full,
-                "point": point,
-            }
-        )
+        i = epoch - 1
+        time.sleep(tick * curve.flops[i] / full_epoch)
+        total_flops += curve.flops[i]
+        total_s += curve.seconds[i]
+        fidelity += curve.fidelity[i]
+        metrics = {
+            "epoch": epoch,
+            "val_top1": curve.val_top1[i],
+            "epoch_train_flops": curve.train_flops[i],
+            "epoch_eval_flops": curve.eval_flops[i],
+            "total_flops": total_flops,
+            "device_s": curve.seconds[i],  # one worker: device-seconds are the epoch's seconds
+            "total_device_s": total_s,
+            "fidelity": fidelity,
+            "full": epoch == curve.epochs,
+            "point": point,
+        }
+        tune.report(with_ticks(metrics))
 
 
 class BudgetStopper:
@@ -62,15 +73,16 @@ class BudgetStopper:
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         """Charge the result; stop its trial when the budget is (or was already) spent."""
-        if "epoch_flops" not in result:  # Tune's own end-of-trial record
+        if "epoch_train_flops" not in result:  # Tune's own end-of-trial record
             return self.ledger.exhausted
+        train = float(result["epoch_train_flops"])
         self.ledger.charge(
             Charge(
                 trial=trial_id,
                 epoch=int(result["epoch"]),
-                flops=float(result["epoch_flops"]),
-                train_flops=float(result["epoch_train_flops"]),
-                seconds=float(result["epoch_seconds"]),
+                flops=train + float(result["epoch_eval_flops"]),
+                train_flops=train,
+                seconds=float(result["device_s"]),
                 val_top1=float(result["val_top1"]),
                 full=bool(result["full"]),
             )
@@ -82,10 +94,34 @@ class BudgetStopper:
         return self.ledger.exhausted
 
 
-def _stopper(ledger: Ledger) -> Any:
+class WithOwnStopper(BudgetStopper):
+    """The budget stopper in front of a Tuner's own stopper; both see every result.
+
+    (Ray's CombinedStopper stops asking at the first stopper that says stop, so a result that
+    ends a trial at its epoch budget would never be charged.)
+    """
+
+    def __init__(self, ledger: Ledger, own: Any):
+        super().__init__(ledger)
+        self.own = own
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        """Charge the result, then ask the Tuner's own stopper too."""
+        budget = super().__call__(trial_id, result)
+        return bool(self.own(trial_id, result)) or budget
+
+    def stop_all(self) -> bool:
+        """Stop at the budget, or when the Tuner's own stopper says so."""
+        return super().stop_all() or bool(self.own.stop_all())
+
+
+def _stopper(ledger: Ledger, own: Any = None) -> Any:
+    """The budget stopper as a Tune Stopper, before a Tuner's own stopper when it has one."""
     from ray.tune.stopper import Stopper
 
-    # Tune checks isinstance(stop, Stopper); the class above stays importable without Ray.
+    # Tune checks isinstance(stop, Stopper); the classes above stay importable without Ray.
+    if isinstance(own, Stopper):
+        return type("TuneWithOwnStopper", (WithOwnStopper, Stopper), {})(ledger, own)
     return type("TuneBudgetStopper", (BudgetStopper, Stopper), {})(ledger)
 
 
@@ -123,9 +159,10 @@ def run_rsearch(
         tuner = make_tuner(
             spec, run_dir, concurrency, live=False, trainable=_trainable(table, kind, tick)
         )
-        # make_tuner stops a trial at the recipe's epochs (which the table's curves end at
-        # anyway); the budget stopper replaces that rule here. There is no public way in.
-        tuner._local_tuner.get_run_config().stop = _stopper(ledger)
+        # The budget stopper joins rsearch's own (epoch budget, search.budget's rung stops);
+        # make_tuner has no argument for it.
+        run_config = tuner._local_tuner.get_run_config()
+        run_config.stop = _stopper(ledger, run_config.stop)
         # rsearch starts a fresh actor per trial because a stopped trial's Ray Train run must
         # die with it; a table trial runs no Train run, so both Ray methods reuse actors and
         # the replay times the search machinery, not actor start-up (search_overhead.py).

@@ -34,12 +34,14 @@ def first_stage_fidelity() -> float:
 
 
 def scheduler_section(scheduler: str) -> dict[str, Any]:
-    """none, asha-epochs (rungs at 1, 3, 9 epochs) or asha-compute (rungs in fidelity units,
-    the first after the first progressive stage)."""
+    """none, asha-epochs (rungs at 1, 3, 9 epochs), asha-epochs-grace3 (3, 9) or asha-compute
+    (rungs in fidelity units, the first after the first progressive stage)."""
     if scheduler == "none":
         return {"type": "none"}
     if scheduler == "asha-epochs":
         return {"type": "asha", "grace_period": 1, "reduction_factor": REDUCTION_FACTOR}
+    if scheduler == "asha-epochs-grace3":  # rungs at 3 and 9 epochs only
+        return {"type": "asha", "grace_period": 3, "reduction_factor": REDUCTION_FACTOR}
     if scheduler == "asha-compute":
         return {
             "type": "asha",

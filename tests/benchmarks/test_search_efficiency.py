@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.efficiency.inprocess import plain_optuna, run_study
 from benchmarks.efficiency.ledger import Charge, Ledger
-from benchmarks.efficiency.raytune import BudgetStopper
+from benchmarks.efficiency.raytune import BudgetStopper, WithOwnStopper
 from benchmarks.efficiency.report import over_seeds, rank_correlations
 from benchmarks.efficiency.table import (
     Curve,
@@ -146,20 +146,22 @@ def test_pruning_methods_start_more_trials_than_full_training() -> None:
     assert len(pruned.trials) > len(full.trials) == 6
 
 
+def stopper_result(epoch: int, top1: float) -> dict[str, object]:
+    """A result as the table trainable reports it."""
+    return {
+        "epoch": epoch,
+        "val_top1": top1,
+        "epoch_train_flops": 2.0,
+        "epoch_eval_flops": 1.0,
+        "device_s": 1.0,
+        "full": epoch == EPOCHS,
+    }
+
+
 def test_budget_stopper_charges_results_and_stops_all_at_the_budget() -> None:
     ledger = Ledger(budget_flops=6.0)
     stopper = BudgetStopper(ledger)
-
-    def result(epoch: int, top1: float) -> dict[str, object]:
-        return {
-            "epoch": epoch,
-            "val_top1": top1,
-            "epoch_flops": 3.0,
-            "epoch_train_flops": 2.0,
-            "epoch_seconds": 1.0,
-            "full": epoch == EPOCHS,
-        }
-
+    result = stopper_result
     assert not stopper("t1", result(1, 50)) and not stopper.stop_all()
     assert stopper("t2", result(1, 60)) and stopper.stop_all()
     assert stopper("t1", result(2, 70))  # after the budget: stopped, not counted
@@ -176,3 +178,30 @@ def test_over_seeds_treats_a_seed_that_never_reached_the_target_as_infinite() ->
 def test_rank_correlation_of_the_tiny_table_is_perfect() -> None:
     rho = rank_correlations(tiny_table(), "epochs")
     assert rho == pytest.approx({1: 1.0, 2: 1.0})
+
+
+@pytest.mark.parametrize("method", ["tpe", "optuna-hyperband"])
+def test_a_seed_replays_identically(method: str) -> None:
+    # Hyperband's brackets hash the study's name: an unnamed study would differ run to run.
+    table = tiny_table()
+    runs = [run_study(table, "epochs", *samplers(method, 3), 5 * FULL_TRIAL)[0] for _ in "ab"]
+    assert runs[0].charges == runs[1].charges
+
+
+def test_the_budget_charges_results_the_tuners_own_stopper_ends() -> None:
+    class AtEpoch:
+        """Stands in for rsearch's SearchStopper: stops a trial at its last epoch."""
+
+        def __call__(self, trial_id: str, result: dict[str, object]) -> bool:
+            return result["epoch"] == EPOCHS
+
+        def stop_all(self) -> bool:
+            return False
+
+    ledger = Ledger(budget_flops=100.0)
+    stopper = WithOwnStopper(ledger, AtEpoch())
+    for epoch in range(1, EPOCHS + 1):
+        stopped = stopper("t1", stopper_result(epoch, 90.0))
+        assert stopped == (epoch == EPOCHS)
+    assert ledger.best() == 90.0 and len(ledger.charges) == EPOCHS
+    assert not stopper.stop_all()
