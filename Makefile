@@ -23,7 +23,7 @@ quickstart: $(STAMP)
 # browser integration tests (browser tests skip when Chromium is absent). `pytest` alone runs
 # the fast unit suite.
 test: $(STAMP)
-	$(BIN)/pytest -q -m 'not cluster'
+	$(BIN)/pytest -q -m 'not cluster' --durations=30
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -113,14 +113,9 @@ def _finish(info: Any) -> None:
         raise typer.Exit(1) from None
     for table in best_tables(run.spec, outcome.best):
         out.print(table)
-    if outcome.gain is not None and outcome.warm_start is not None:
-        objective = run.spec.objective[0].metric
-        out.print(
-            f"gain over the warm-start recipe (trial {outcome.warm_start.number}): "
-            f"{outcome.gain:+.4g} {objective}",
-            highlight=False,
-            markup=False,
-        )
+    gain = outcome.gain_line(run.spec.objective[0].metric)
+    if gain is not None:
+        out.print(gain, highlight=False, markup=False)
     _print_compute(run)
     uri = run_tracking_uri(run)
     lines = [f"run directory: {run.path}"]

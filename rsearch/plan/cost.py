@@ -117,16 +117,10 @@ def worker_threads(resources: Resources) -> int:
 
 
 def eval_size_at(recipe: Recipe, epoch: int) -> int:
-    """Evaluation resolution after a 0-based epoch under data.eval_rule.
+    """Evaluation resolution after a 0-based epoch under data.eval_rule (the trainer's rule)."""
+    from rsearch.train.stages import eval_size_for
 
-    `final`: eval_image_size (or image_size) every epoch; `fixres`: the epoch's train
-    resolution times fixres_ratio, rounded to the nearest pixel.
-    """
-    data = recipe.data
-    if data.eval_rule == "fixres":
-        size, _ = recipe.stage_at(epoch)
-        return round(size * data.fixres_ratio)
-    return data.eval_image_size or data.image_size
+    return eval_size_for(recipe.data, recipe.stage_at(epoch)[0])
 
 
 def images_seen(subset: int, batch_size: int, workers: int, repeated_aug: int = 1) -> int:

@@ -105,10 +105,14 @@ def best_trials(study: optuna.Study, spec: SearchSpec) -> list[TrialView]:
 
 
 def warm_start_trial(study: optuna.Study, spec: SearchSpec) -> TrialView | None:
-    """The first completed warm-start trial (the recipe the search started from), if any."""
+    """The first warm-start trial that completed or was stopped after an epoch, if any.
+
+    A scheduler stops a warm start like any other trial: the recipe the search started from
+    then lost at a rung, which is an answer too (see `report.summary`).
+    """
     if not spec.search.warm_start:
         return None
     for trial in trial_views(study)[: len(spec.search.warm_start)]:
-        if trial.state == "COMPLETE":
+        if trial.state == "COMPLETE" or (trial.state == "PRUNED" and trial.intermediate):
             return trial
     return None

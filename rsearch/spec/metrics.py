@@ -111,7 +111,8 @@ METRICS: tuple[MetricInfo, ...] = (
         "compute",
         "GFLOPs/image",
         "min",
-        "Multiply-adds of one image's forward pass at the evaluation resolution, in billions.",
+        "Multiply-adds of one image's forward pass at the final evaluation resolution, in "
+        "billions.",
         summary=True,
     ),
     MetricInfo(

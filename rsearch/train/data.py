@@ -5,6 +5,10 @@ memory as uint8 NCHW tensors on the training device and batched by indexing, so 
 nothing and augmentation runs batch-wise on the device (augment.TrainTransform). Large image
 folders, or any image folder when data.num_workers > 0, stream through a DataLoader whose worker
 processes decode and crop; their batches are normalised on the device the same way.
+
+Under data.progressive each epoch trains on a nested, stratified share of the training set;
+`DataBundle.use` re-makes the batches when an epoch's share (or, for streamed data, its
+resolution) differs from the last one's.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import torch
 from PIL import Image
 from timm.data.distributed_sampler import RepeatAugSampler
@@ -28,10 +32,19 @@ from rsearch.train.errors import TrainInputError
 from rsearch.train.sources import (
     ImageArray,
     ImageFiles,
+    Source,
     Split,
     decode_all,
     load_source,
+    nested_subset,
     open_rgb,
+)
+from rsearch.train.stages import (
+    EpochFidelity,
+    eval_sizes,
+    fidelity_at,
+    stretches,
+    train_sizes,
 )
 
 MAX_IN_MEMORY_IMAGES = 20_000
@@ -60,17 +73,49 @@ class Batches(Protocol):
         """Select the epoch's data order (distributed samplers derive it from the epoch)."""
 
 
-@dataclass
 class DataBundle:
-    """Everything the loop needs to know about its data."""
+    """Everything the loop needs to know about its data, batched for the current epoch."""
 
-    train: Batches
-    val: Batches
-    num_classes: int
-    in_memory: bool
-    """Batches come at their stored size and are cropped/flipped on the device."""
-    order: torch.Generator | None
-    """The generator of a single process's data order (saved in checkpoints), else None."""
+    def __init__(self, maker: BatchMaker, fidelity: EpochFidelity):
+        self.maker = maker
+        self.train: Batches = maker.train(fidelity.share, fidelity.train_size)
+        self.val: Batches = maker.val(fidelity.eval_size)
+        self._made = (self._train_key(fidelity), self._val_key(fidelity))
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the dataset."""
+        return self.maker.source.num_classes
+
+    @property
+    def in_memory(self) -> bool:
+        """Batches come at their stored size and are cropped/flipped on the device."""
+        return not self.maker.streamed
+
+    @property
+    def order(self) -> torch.Generator | None:
+        """The generator of a single process's data order (saved in checkpoints), else None."""
+        return self.maker.order
+
+    def use(self, fidelity: EpochFidelity) -> None:
+        """Batch an epoch's share and resolutions, re-making only what differs from the last.
+
+        Re-made samplers keep drawing from the same order generator, so a run resumed in any
+        stage sees the data order an uninterrupted run would.
+        """
+        train_key, val_key = self._train_key(fidelity), self._val_key(fidelity)
+        if train_key != self._made[0]:
+            self.train = self.maker.train(fidelity.share, fidelity.train_size)
+        if val_key != self._made[1]:
+            self.val = self.maker.val(fidelity.eval_size)
+        self._made = (train_key, val_key)
+
+    def _train_key(self, fidelity: EpochFidelity) -> tuple[float, int | None]:
+        # In memory, batches come at the stored size: only the share changes them.
+        return fidelity.share, None if self.in_memory else fidelity.train_size
+
+    def _val_key(self, fidelity: EpochFidelity) -> int | None:
+        return None if self.in_memory else fidelity.eval_size
 
 
 class MemoryBatches:
@@ -95,8 +140,7 @@ class MemoryBatches:
         return count // self.batch_size if self.drop_last else math.ceil(count / self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
-        if isinstance(self.sampler, DistributedSampler | RepeatAugSampler):
-            self.sampler.set_epoch(epoch)
+        set_sampler_epoch(self.sampler, epoch)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.as_tensor(list(self.sampler), dtype=torch.long, device=self.images.device)
@@ -131,9 +175,7 @@ class StreamBatches:
         return len(self.loader)
 
     def set_epoch(self, epoch: int) -> None:
-        sampler = self.loader.sampler
-        if isinstance(sampler, DistributedSampler | RepeatAugSampler):
-            sampler.set_epoch(epoch)
+        set_sampler_epoch(self.loader.sampler, epoch)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels in self.loader:
@@ -141,6 +183,29 @@ class StreamBatches:
                 images.to(self.device, non_blocking=True),
                 labels.to(self.device, non_blocking=True),
             )
+
+
+class SubsetOrder:
+    """A sampler over positions 0..n-1 of a subset, yielding the subset's image indices."""
+
+    def __init__(self, positions: IndexOrder, indices: np.ndarray):
+        self.positions = positions
+        self.indices = indices.tolist()
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __iter__(self) -> Iterator[int]:
+        return (self.indices[i] for i in self.positions)
+
+    def set_epoch(self, epoch: int) -> None:
+        set_sampler_epoch(self.positions, epoch)
+
+
+def set_sampler_epoch(sampler: object, epoch: int) -> None:
+    """Select an epoch's order on the samplers that derive it from the epoch (distributed)."""
+    if isinstance(sampler, SubsetOrder | DistributedSampler | RepeatAugSampler):
+        sampler.set_epoch(epoch)
 
 
 class _Sized(Dataset[int]):
@@ -185,9 +250,9 @@ def per_rank_batch(cfg: DataConfig, ctx: DistContext) -> int:
 
 
 def store_size(cfg: DataConfig) -> int:
-    """Side at which in-memory image folders are decoded: enough for train and eval crops."""
-    eval_size = cfg.eval_image_size or cfg.image_size
-    return math.ceil(max(cfg.image_size, eval_size / cfg.crop_pct))
+    """Side at which in-memory image folders are decoded: enough for the train crops and the
+    eval crops of every data.progressive stage."""
+    return math.ceil(max(max(train_sizes(cfg)), max(eval_sizes(cfg)) / cfg.crop_pct))
 
 
 def streams(cfg: DataConfig, train: Split) -> bool:
@@ -207,12 +272,7 @@ def _train_sampler(
 ) -> IndexOrder:
     repeats = recipe.augment.repeated_aug
     if not ctx.enabled:
-        if repeats > 1:
-            warnings.warn(
-                "augment.repeated_aug applies to multi-worker (DDP) training; one process "
-                "trains without it",
-                stacklevel=3,
-            )
+        # Built without drawing: the order generator advances only when an epoch iterates.
         return RandomSampler(range(size), generator=order)
     if repeats > 1:
         return _SeededRepeatAugSampler(size, ctx, repeats, recipe.seed)
@@ -226,12 +286,108 @@ def _val_shard(size: int, ctx: DistContext) -> list[int]:
     return list(range(ctx.rank, size, ctx.world_size))
 
 
-def _check_sizes(train_batches: int, train_size: int, batch: int) -> None:
-    if train_batches == 0:
-        raise TrainInputError(
-            f"the training set gives each worker {train_size} images, fewer than its batch of "
-            f"{batch}; lower data.batch_size or raise data.fraction"
+class BatchMaker:
+    """Makes a rank's batches of any share of the training set and of the validation set."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        ctx: DistContext,
+        device: torch.device,
+        source: Source,
+        streamed: bool,
+        interpolation: str,
+        mean: tuple[float, ...],
+    ):
+        self.recipe = recipe
+        self.ctx = ctx
+        self.device = device
+        self.streamed = streamed
+        self.interpolation = interpolation
+        self.mean = mean
+        self.batch = per_rank_batch(recipe.data, ctx)
+        self.order = None if ctx.enabled else torch.Generator().manual_seed(recipe.seed)
+        if not streamed:  # moved once; every share's batches index the same tensors
+            source.train = _on_device(source.train, device)
+            source.val = _on_device(source.val, device)
+        self.source = source
+        labels = source.train.labels
+        self._labels = labels.cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
+
+    def sampler(self, share: float) -> IndexOrder:
+        """This rank's order over a nested, stratified share of the training set."""
+        if share >= 1.0:
+            return _train_sampler(len(self._labels), self.recipe, self.ctx, self.order)
+        subset = nested_subset(self._labels, share)
+        positions = _train_sampler(len(subset), self.recipe, self.ctx, self.order)
+        return SubsetOrder(positions, subset)
+
+    def train(self, share: float, size: int) -> Batches:
+        """Training batches of a share of the set (streamed ones cropped to size)."""
+        sampler = self.sampler(share)
+        if not self.streamed:
+            assert isinstance(self.source.train, ImageArray)
+            return MemoryBatches(self.source.train, self.batch, sampler, self.device, True)
+        assert isinstance(self.source.train, ImageFiles)
+        tf = pil_train_transform(self.recipe.augment, size, self.interpolation, self.mean)
+        return self._stream(self.source.train, sampler, tf, training=True)
+
+    def val(self, size: int) -> Batches:
+        """Validation batches of this rank's shard (streamed ones resized to size)."""
+        shard = _val_shard(len(self.source.val), self.ctx)
+        if not self.streamed:
+            assert isinstance(self.source.val, ImageArray)
+            return MemoryBatches(self.source.val, self.batch, shard, self.device, False)
+        assert isinstance(self.source.val, ImageFiles)
+        tf = pil_eval_transform(size, self.recipe.data.crop_pct, self.interpolation)
+        return self._stream(self.source.val, shard, tf, training=False)
+
+    def _stream(
+        self,
+        split: ImageFiles,
+        sampler: IndexOrder,
+        transform: Callable[[Image.Image], torch.Tensor],
+        training: bool,
+    ) -> StreamBatches:
+        loader = DataLoader(
+            FileDataset(split, transform),
+            batch_size=self.batch,
+            sampler=sampler,
+            num_workers=self.recipe.data.num_workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=training,
+            # Fresh workers each epoch draw their seeds from the (checkpointed) torch RNG, so
+            # a resumed run augments exactly as an uninterrupted one would.
+            persistent_workers=False,
         )
+        return StreamBatches(loader, self.device)
+
+    def check_sizes(self) -> None:
+        """Refuse a training set, or a data.progressive stage's share of it, under one batch.
+
+        Raises:
+            TrainInputError: naming data.progressive[i] for a stage, else the whole set.
+        """
+        for _, _, stage in stretches(self.recipe):
+            share = 1.0 if stage is None else self.recipe.data.progressive[stage].fraction or 1.0
+            count = len(self.sampler(share))
+            if count >= self.batch:
+                continue
+            if stage is None or share >= 1.0:
+                raise TrainInputError(
+                    f"the training set gives each worker {count} images, fewer than its batch "
+                    f"of {self.batch}; lower data.batch_size or raise data.fraction"
+                )
+            raise TrainInputError(
+                f"data.progressive[{stage}].fraction {share:g} gives each worker {count} "
+                f"training images, fewer than its batch of {self.batch}; raise the stage's "
+                "fraction or lower data.batch_size"
+            )
+
+
+def _on_device(split: Split, device: torch.device) -> ImageArray:
+    assert isinstance(split, ImageArray)
+    return ImageArray(split.images.to(device), split.labels.to(device))
 
 
 def build_data(
@@ -242,7 +398,7 @@ def build_data(
     mean: tuple[float, ...],
     threads: int | None = None,
 ) -> DataBundle:
-    """Read the recipe's dataset and batch it for this rank.
+    """Read the recipe's dataset and batch it for this rank, at the first epoch's fidelity.
 
     Args:
         recipe: the run's recipe.
@@ -251,50 +407,25 @@ def build_data(
         interpolation: the model's preferred resize interpolation (streamed data).
         mean: the model's normalisation mean (fill colour of RandAugment in loader workers).
         threads: CPU threads that decode in-memory datasets (None: see cpu_threads).
+
+    Raises:
+        TrainInputError: unreadable data, or a training set (or a data.progressive stage's
+            share of it) that gives a worker less than one batch.
     """
     cfg = recipe.data
-    batch = per_rank_batch(cfg, ctx)
-    source = load_source(cfg, cfg.image_size, recipe.seed)
-    order = None if ctx.enabled else torch.Generator().manual_seed(recipe.seed)
-    train_sampler = _train_sampler(len(source.train), recipe, ctx, order)
-    val_sampler = _val_shard(len(source.val), ctx)
-    train: Batches
-    val: Batches
-    if streams(cfg, source.train):
-        assert isinstance(source.train, ImageFiles) and isinstance(source.val, ImageFiles)
-        eval_size = cfg.eval_image_size or cfg.image_size
-        train_tf = pil_train_transform(recipe.augment, cfg.image_size, interpolation, mean)
-        eval_tf = pil_eval_transform(eval_size, cfg.crop_pct, interpolation)
-        train = _stream(source.train, cfg, batch, train_sampler, device, train_tf, training=True)
-        val = _stream(source.val, cfg, batch, val_sampler, device, eval_tf, training=False)
-    else:
-        side = store_size(cfg)
-        train_images = decode_all(source.train, side, threads)
-        val_images = decode_all(source.val, side, threads)
-        train = MemoryBatches(train_images, batch, train_sampler, device, True)
-        val = MemoryBatches(val_images, batch, val_sampler, device, False)
-    _check_sizes(len(train), len(train_sampler), batch)
-    return DataBundle(train, val, source.num_classes, isinstance(train, MemoryBatches), order)
-
-
-def _stream(
-    split: ImageFiles,
-    cfg: DataConfig,
-    batch: int,
-    sampler: IndexOrder,
-    device: torch.device,
-    transform: Callable[[Image.Image], torch.Tensor],
-    training: bool,
-) -> StreamBatches:
-    loader = DataLoader(
-        FileDataset(split, transform),
-        batch_size=batch,
-        sampler=sampler,
-        num_workers=cfg.num_workers,
-        pin_memory=device.type == "cuda",
-        drop_last=training,
-        # Fresh workers each epoch draw their seeds from the (checkpointed) torch RNG, so a
-        # resumed run augments exactly as an uninterrupted one would.
-        persistent_workers=False,
-    )
-    return StreamBatches(loader, device)
+    per_rank_batch(cfg, ctx)  # refuse a batch that does not split before reading anything
+    # Generated datasets (digits, synthetic) are made at the largest training resolution.
+    source = load_source(cfg, max(train_sizes(cfg)), recipe.seed)
+    streamed = streams(cfg, source.train)
+    if not streamed:
+        source.train = decode_all(source.train, store_size(cfg), threads)
+        source.val = decode_all(source.val, store_size(cfg), threads)
+    if recipe.augment.repeated_aug > 1 and not ctx.enabled:
+        warnings.warn(
+            "augment.repeated_aug applies to multi-worker (DDP) training; one process "
+            "trains without it",
+            stacklevel=3,
+        )
+    maker = BatchMaker(recipe, ctx, device, source, streamed, interpolation, mean)
+    maker.check_sizes()
+    return DataBundle(maker, fidelity_at(recipe, 0))

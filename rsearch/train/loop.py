@@ -32,6 +32,7 @@ from rsearch.train.session import (
     Metrics,
     Session,
     build_session,
+    enter_epoch,
     read_checkpoint,
     restore,
     save_checkpoint,
@@ -118,6 +119,7 @@ def _train(
 def run_epoch(session: Session, epoch: int, on_step: StepHook | None = None) -> Metrics:
     """Train one epoch (0-based), evaluate, and return the epoch's reduced metrics."""
     start = time.perf_counter()
+    enter_epoch(session, epoch)
     session.scheduler.step(epoch)
     lr = base_optimizer(session.step.optimizer).param_groups[0]["lr"]
     train_sums, train_s = train_epoch(session, epoch, on_step)
@@ -223,11 +225,12 @@ def _reduce(
         out["ema_val_loss"] = ema.mean_loss
     out["epoch_s"] = epoch_s
     out["train_images_per_s"] = train.images / train_s
+    fidelity = session.fidelity
     work = EpochWork(
         epoch=epoch,
-        train_size=session.recipe.data.image_size,
-        share=1.0,
-        eval_size=session.eval_size,
+        train_size=fidelity.train_size,
+        share=fidelity.share,
+        eval_size=fidelity.eval_size,
         train_images=train.images,
         val_images=val.images,
         evaluations=1 if ema is None else 2,

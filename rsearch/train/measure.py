@@ -12,6 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from rsearch.spec.recipe import Recipe
 from rsearch.train.runtime import autocast, synchronize
+from rsearch.train.stages import final_eval_size
 
 INFER_BATCH = 64
 """Batch of the throughput measurement: fixed, so trials with different training batches
@@ -168,7 +169,8 @@ def cost(model: nn.Module, image_size: int) -> dict[str, float]:
 
 
 def model_cost(recipe: Recipe) -> dict[str, float]:
-    """{"params_m", "gflops"} of the recipe's model at its evaluation resolution, untrained.
+    """{"params_m", "gflops"} of the recipe's model at its final evaluation resolution
+    (data.eval_rule's for data.image_size), untrained.
 
     The model is built on the meta device: no memory for weights, no initialisation, no
     data read beyond counting an image folder's classes. Used to reject over-budget trials
@@ -182,7 +184,7 @@ def model_cost(recipe: Recipe) -> dict[str, float]:
 
     with torch.device("meta"):
         model = build_model(recipe, count_classes(recipe.data), load_weights=False)
-    return cost(model, recipe.data.eval_image_size or recipe.data.image_size)
+    return cost(model, final_eval_size(recipe.data))
 
 
 def _median_seconds(

@@ -7,6 +7,7 @@ timm's train.py; only SAM (absent from timm) is our own, in sam.py.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, Protocol
 
 import torch
 from timm.data.mixup import Mixup
@@ -18,9 +19,17 @@ from timm.utils import ModelEmaV3, dispatch_clip_grad
 from torch import nn
 from torch.optim import Optimizer
 
-from rsearch.spec.recipe import AugmentConfig, EmaConfig, LossConfig, OptimConfig, Recipe
+from rsearch.spec.recipe import (
+    AugmentConfig,
+    EmaConfig,
+    LossConfig,
+    OptimConfig,
+    Recipe,
+    ScheduleConfig,
+)
 from rsearch.train.errors import TrainInputError
 from rsearch.train.sam import Sam
+from rsearch.train.stages import stretches
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> Optimizer | Sam:
@@ -43,8 +52,46 @@ def base_optimizer(optimizer: Optimizer | Sam) -> Optimizer:
     return optimizer.base if isinstance(optimizer, Sam) else optimizer
 
 
-def build_scheduler(optimizer: Optimizer, recipe: Recipe) -> Scheduler:
+class EpochSchedule(Protocol):
+    """An LR schedule stepped once per epoch with the 0-based epoch, saved in checkpoints."""
+
+    def step(self, epoch: int) -> None:
+        """Set the learning rate of an epoch."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The schedule's state."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue from a saved state."""
+
+
+class StagedSchedule:
+    """schedule.restart_per_stage: one timm schedule per stretch of epochs (each
+    data.progressive stage, then the epochs after the last), each warming up and decaying
+    over its own epochs."""
+
+    def __init__(self, parts: list[tuple[int, Scheduler]]):
+        """Args: parts: (first epoch, schedule) of each stretch, in order from epoch 0."""
+        self.parts = parts
+
+    def step(self, epoch: int) -> None:
+        start, part = next((s, p) for s, p in reversed(self.parts) if s <= epoch)
+        part.step(epoch - start)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"stretches": [part.state_dict() for _, part in self.parts]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for (_, part), saved in zip(self.parts, state_dict["stretches"], strict=True):
+            part.load_state_dict(saved)
+
+
+def build_scheduler(optimizer: Optimizer, recipe: Recipe) -> EpochSchedule:
     """timm's LR schedule for the recipe, stepped once per epoch with the 0-based epoch.
+
+    One schedule spans every epoch, data.progressive stages included (a trial promoted to
+    its next stage continues its warm-up or decay where it was), unless
+    schedule.restart_per_stage gives each stretch its own (StagedSchedule).
 
     Raises:
         TrainInputError: step/multistep with a decay epoch below 1.
@@ -52,12 +99,21 @@ def build_scheduler(optimizer: Optimizer, recipe: Recipe) -> Scheduler:
     cfg = recipe.schedule
     if cfg.name in ("step", "multistep") and any(e < 1 for e in cfg.decay_epochs):
         raise TrainInputError(f"schedule.decay_epochs must be >= 1, got {cfg.decay_epochs}")
+    if not (cfg.restart_per_stage and recipe.data.progressive):
+        return _timm_schedule(optimizer, cfg, recipe.epochs)
+    parts = [
+        (start, _timm_schedule(optimizer, cfg, count)) for start, count, _ in stretches(recipe)
+    ]
+    return StagedSchedule(parts)
+
+
+def _timm_schedule(optimizer: Optimizer, cfg: ScheduleConfig, epochs: int) -> Scheduler:
     # step decays every decay_epochs[0] epochs; with none listed it never decays.
-    period = cfg.decay_epochs[0] if cfg.decay_epochs else recipe.epochs + 1
+    period = cfg.decay_epochs[0] if cfg.decay_epochs else epochs + 1
     scheduler, _ = create_scheduler_v2(
         optimizer,
         sched=cfg.name,
-        num_epochs=recipe.epochs,
+        num_epochs=epochs,
         decay_epochs=period,
         decay_milestones=list(cfg.decay_epochs),
         decay_rate=cfg.decay_rate,

@@ -161,7 +161,8 @@ def check_cpu_bf16(model: nn.Module, image_size: int) -> None:
         raise TrainInputError(
             f"precision 'bf16' on the CPU: this PyTorch computes wrong gradients for strided "
             f"convolutions over 1-pixel-wide maps, and at {image_size} px {thin[:3]} see such "
-            "maps; use precision 'fp32' or a larger data.image_size"
+            "maps; use precision 'fp32' or larger training sizes (data.image_size and any "
+            "data.progressive stage's image_size)"
         )
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import timm.data
 import torch
-from timm.scheduler.scheduler import Scheduler
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -30,6 +29,7 @@ from rsearch.train.errors import TrainInputError
 from rsearch.train.measure import cost
 from rsearch.train.model import build_model
 from rsearch.train.optim import (
+    EpochSchedule,
     base_optimizer,
     build_ema,
     build_mixup,
@@ -46,6 +46,13 @@ from rsearch.train.runtime import (
     seed_everything,
 )
 from rsearch.train.sources import count_classes
+from rsearch.train.stages import (
+    EpochFidelity,
+    eval_sizes,
+    fidelity_at,
+    final_eval_size,
+    train_sizes,
+)
 from rsearch.train.step import TrainStep
 
 CHECKPOINT_VERSION = 1
@@ -56,6 +63,39 @@ table marks `text` (device_kind)."""
 
 _SCHEDULE_FIELDS = ("schedule", "epochs")
 """Recipe sections that shape the LR schedule: a saved schedule is reused only if they match."""
+
+
+@dataclass(frozen=True)
+class Transforms:
+    """Makes the train and eval transforms at any resolution (data.progressive changes it)."""
+
+    recipe: Recipe
+    normalize: Normalize
+    mean: tuple[float, ...]
+    """The model's normalisation mean, RandAugment's fill colour."""
+    spatial: bool
+    """Crop and resize on the device (in-memory data) rather than in loader workers."""
+    num_classes: int
+
+    def train(self, size: int) -> TrainTransform:
+        """The training transform at a resolution, RandAugment's translations sized for it."""
+        aug = self.recipe.augment
+        return TrainTransform(
+            aug,
+            size,
+            self.normalize,
+            spatial=self.spatial,
+            mixup=build_mixup(aug, self.recipe.loss, self.num_classes),
+            channels_last=self.recipe.channels_last,
+            randaugment=build_randaugment(aug, size, self.mean),
+        )
+
+    def eval(self, size: int) -> EvalTransform:
+        """The evaluation transform at a resolution."""
+        data = self.recipe.data
+        return EvalTransform(
+            size, data.crop_pct, self.normalize, self.spatial, self.recipe.channels_last
+        )
 
 
 @dataclass
@@ -71,20 +111,39 @@ class Session:
     train_transform: TrainTransform
     eval_transform: EvalTransform
     step: TrainStep
-    scheduler: Scheduler
+    scheduler: EpochSchedule
     cost: dict[str, float]
     costs: ComputeCosts
     """Per-image FLOPs at every resolution of the run, counted once when it was built."""
     device_kind: str
     """'cpu' or rank 0's CUDA device name (the same on every rank)."""
+    transforms: Transforms
+    fidelity: EpochFidelity
+    """What the data and transforms are set up for (see enter_epoch)."""
     history: list[Metrics] = field(default_factory=list)
     start_epoch: int = 0
     """Epochs already trained (non-zero after a resume)."""
 
     @property
     def eval_size(self) -> int:
-        """The evaluation resolution."""
-        return self.recipe.data.eval_image_size or self.recipe.data.image_size
+        """The resolution the finished model is evaluated and measured at."""
+        return final_eval_size(self.recipe.data)
+
+
+def enter_epoch(session: Session, epoch: int) -> EpochFidelity:
+    """Set the session up for an epoch's data.progressive stage, re-making what changed.
+
+    The train transform (RandAugment included) follows the training resolution, the
+    training batches the share of the data, the eval transform and batches eval_rule's size.
+    """
+    new, old = fidelity_at(session.recipe, epoch), session.fidelity
+    if new.train_size != old.train_size:
+        session.train_transform = session.transforms.train(new.train_size)
+    if new.eval_size != old.eval_size:
+        session.eval_transform = session.transforms.eval(new.eval_size)
+    session.data.use(new)
+    session.fidelity = new
+    return new
 
 
 def check_recipe(recipe: Recipe, ctx: DistContext, dtype: torch.dtype | None) -> None:
@@ -124,55 +183,42 @@ def build_session(
     seed_everything(recipe.seed)
     model = build_model(recipe, count_classes(recipe.data)).to(device)
     if dtype is torch.bfloat16 and device.type == "cpu":
-        check_cpu_bf16(model, recipe.data.image_size)
+        for size in train_sizes(recipe.data):
+            check_cpu_bf16(model, size)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    eval_size = recipe.data.eval_image_size or recipe.data.image_size
-    model_cost = cost(model, eval_size)
-    costs = count_costs(model, recipe, [recipe.data.image_size], [eval_size])
+    model_cost = cost(model, final_eval_size(recipe.data))
+    costs = count_costs(model, recipe, train_sizes(recipe.data), eval_sizes(recipe.data))
     data_cfg = timm.data.resolve_model_data_config(model)
     data = build_data(recipe, ctx, device, data_cfg["interpolation"], data_cfg["mean"], threads)
     seed_everything(recipe.seed + 10_007 * (ctx.rank + 1))
-    train_tf, eval_tf = _transforms(recipe, data, data_cfg, device)
-    step = _train_step(recipe, ctx, model, train_tf, device, dtype)
-    scheduler = build_scheduler(base_optimizer(step.optimizer), recipe)
-    kind = broadcast_object(device_name(device), ctx)
-    return Session(
+    transforms = Transforms(
         recipe,
-        ctx,
-        device,
-        dtype,
-        model,
-        data,
-        train_tf,
-        eval_tf,
-        step,
-        scheduler,
-        model_cost,
-        costs,
-        kind,
-    )
-
-
-def _transforms(
-    recipe: Recipe, data: DataBundle, data_cfg: dict[str, Any], device: torch.device
-) -> tuple[TrainTransform, EvalTransform]:
-    normalize = Normalize(data_cfg["mean"], data_cfg["std"], device)
-    size = recipe.data.image_size
-    train = TrainTransform(
-        recipe.augment,
-        size,
-        normalize,
+        Normalize(data_cfg["mean"], data_cfg["std"], device),
+        data_cfg["mean"],
         spatial=data.in_memory,
-        mixup=build_mixup(recipe.augment, recipe.loss, data.num_classes),
-        channels_last=recipe.channels_last,
-        randaugment=build_randaugment(recipe.augment, size, data_cfg["mean"]),
+        num_classes=data.num_classes,
     )
-    eval_size = recipe.data.eval_image_size or size
-    evaluate = EvalTransform(
-        eval_size, recipe.data.crop_pct, normalize, data.in_memory, recipe.channels_last
+    first = fidelity_at(recipe, 0)
+    train_tf = transforms.train(first.train_size)
+    step = _train_step(recipe, ctx, model, train_tf, device, dtype)
+    return Session(
+        recipe=recipe,
+        ctx=ctx,
+        device=device,
+        dtype=dtype,
+        model=model,
+        data=data,
+        train_transform=train_tf,
+        eval_transform=transforms.eval(first.eval_size),
+        step=step,
+        scheduler=build_scheduler(base_optimizer(step.optimizer), recipe),
+        cost=model_cost,
+        costs=costs,
+        device_kind=broadcast_object(device_name(device), ctx),
+        transforms=transforms,
+        fidelity=first,
     )
-    return train, evaluate
 
 
 def _train_step(
@@ -268,7 +314,7 @@ def restore(session: Session, state: dict[str, Any]) -> None:
     except RuntimeError as e:
         raise TrainInputError(f"the checkpoint does not fit the recipe's model: {e}") from e
     _restore_optimizer(session, state["optimizer"])
-    if _same_sections(state["recipe"], session.recipe, _SCHEDULE_FIELDS):
+    if _same_schedule(state["recipe"], session.recipe):
         session.scheduler.load_state_dict(state["scheduler"])
     _restore_ema(session, state.get("ema"))
     if session.step.scaler.is_enabled() and state["scaler"]:
@@ -308,6 +354,16 @@ def _restore_rng(session: Session, saved: list[dict[str, Any]]) -> None:
     restore_rng(saved[rank])
     if session.data.order is not None and saved[rank].get("order") is not None:
         session.data.order.set_state(saved[rank]["order"])
+
+
+def _same_schedule(saved: dict[str, Any], recipe: Recipe) -> bool:
+    if not _same_sections(saved, recipe, _SCHEDULE_FIELDS):
+        return False
+    if not recipe.schedule.restart_per_stage:
+        return True
+    # A restarted schedule is cut at the stages' boundaries: their lengths shape it too.
+    stages = saved.get("data", {}).get("progressive", [])
+    return [s.get("epochs") for s in stages] == [s.epochs for s in recipe.data.progressive]
 
 
 def _same_sections(saved: dict[str, Any], recipe: Recipe, names: tuple[str, ...]) -> bool:

@@ -101,6 +101,28 @@ def stratified_subset(labels: Sequence[int] | np.ndarray, fraction: float) -> np
     return np.sort(np.concatenate(keep))
 
 
+def nested_subset(labels: Sequence[int] | np.ndarray, share: float) -> np.ndarray:
+    """Indices of a class-balanced share of a split, nested across shares.
+
+    Each class's images are put in one fixed random order (seeded with SPLIT_SEED, never the
+    recipe seed, so every trial of a search sees the same images) and a share keeps the first
+    round(share x class size) of them, at least one: a smaller share's images are always
+    among a larger share's (the images of a 25% data.progressive stage are in its 50% stage).
+    """
+    labels = np.asarray(labels)
+    if share >= 1.0:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(SPLIT_SEED)
+    by_class = np.argsort(labels, kind="stable")  # each class's indices, ascending, in a run
+    _, starts, counts = np.unique(labels[by_class], return_index=True, return_counts=True)
+    keep = []
+    for start, count in zip(starts, counts, strict=True):
+        # Every class draws its order whatever the share, so all shares share the draws.
+        members = rng.permutation(by_class[start : start + count])
+        keep.append(members[: max(1, round(count * share))])
+    return np.sort(np.concatenate(keep))
+
+
 def take(split: Split, indices: np.ndarray) -> Split:
     """The images of split at indices."""
     if isinstance(split, ImageArray):

@@ -12,6 +12,8 @@ import pytest
 import torch.multiprocessing as mp
 
 from rsearch.spec import Recipe
+from rsearch.train.measure import forward_flops, train_flops
+from rsearch.train.model import build_model
 from tests.train.train_helpers import TINY, merge
 
 RECIPE = merge(
@@ -69,3 +71,13 @@ def test_two_processes_report_one_set_of_metrics(tmp_path: Path) -> None:
     # exact reduced counts: 22 validation images over both ranks, each seen once
     hits = metrics[0][-1]["val_top1"] * 22 / 100
     assert hits == pytest.approx(round(hits))
+    # Compute over both workers: 48 training images each (55 a rank with the repeats of
+    # repeated_aug, cut to 6 full batches of 8), 22 validation images, EMA evaluated too.
+    model = build_model(Recipe.model_validate(RECIPE), 4)
+    last = metrics[0][-1]
+    assert last["epoch_train_flops"] == train_flops(model, 16) * 96
+    assert last["epoch_eval_flops"] == forward_flops(model, 16) * 22 * 2
+    assert last["device_s"] == last["epoch_s"] * 2
+    assert last["total_flops"] == pytest.approx(
+        2 * (last["epoch_train_flops"] + last["epoch_eval_flops"])
+    )

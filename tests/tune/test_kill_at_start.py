@@ -136,11 +136,14 @@ def test_a_malformed_kill_target_is_refused(monkeypatch: pytest.MonkeyPatch, tar
 
 # -- slow: real searches killed and resumed -----------------------------------------------
 
-CASES = [(m, "stale") for m in MOMENTS] + [("child_opened", "fresh")]
-"""Every moment with a stale snapshot (the adopting path, where the ghost was made); with a
-fresh one, the moment a child run exists and Tune restores the trial itself (the path where
-nothing is adopted). The other fresh moments take the same path: left out to keep the suite
-within CI's time."""
+STALE = ("asked", "child_opened", "first_result_recorded")
+"""With a stale snapshot (the adopting path, where the ghost was made): before the child run
+exists, once it exists, once a result of it is queued. `trial_started` and `first_result` sit
+between these on the same paths; they are left out to keep the suite within CI's time (the
+fast tests above cover each moment's kill point)."""
+CASES = [(m, "stale") for m in STALE] + [("child_opened", "fresh")]
+"""...and with a fresh one, the moment a child run exists and Tune restores the trial itself
+(the path where nothing is adopted); the other fresh moments take the same path."""
 
 
 @pytest.mark.slow

@@ -1,0 +1,75 @@
+"""data.progressive: the fidelity each epoch trains and evaluates at, and the stretches of
+epochs a schedule restarted at each stage spans.
+
+Pure functions of the recipe (no torch), so the data, the transforms, the LR schedule and the
+compute accounting all read an epoch's stage from one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rsearch.spec.recipe import DataConfig, Recipe
+
+
+@dataclass(frozen=True)
+class EpochFidelity:
+    """What one epoch trains and evaluates at."""
+
+    train_size: int
+    """Training resolution in pixels."""
+    share: float
+    """Share of the training set (after data.fraction) the epoch trains on."""
+    eval_size: int
+    """Evaluation resolution in pixels (data.eval_rule)."""
+    stage: int | None
+    """Index of the epoch's data.progressive stage; None after the last stage."""
+
+
+def eval_size_for(cfg: DataConfig, train_size: int) -> int:
+    """The evaluation resolution of an epoch trained at train_size, under data.eval_rule.
+
+    final: data.eval_image_size (or image_size) whatever the stage; fixres: the train
+    resolution times data.fixres_ratio (FixRes: test a little larger than the train crops).
+    """
+    if cfg.eval_rule == "fixres":
+        return round(train_size * cfg.fixres_ratio)
+    return cfg.eval_image_size or cfg.image_size
+
+
+def final_eval_size(cfg: DataConfig) -> int:
+    """The resolution the finished model is evaluated (and its speed measured) at."""
+    return eval_size_for(cfg, cfg.image_size)
+
+
+def train_sizes(cfg: DataConfig) -> list[int]:
+    """Every training resolution of a recipe, smallest first (data.image_size included)."""
+    return sorted({cfg.image_size, *(s.image_size or cfg.image_size for s in cfg.progressive)})
+
+
+def eval_sizes(cfg: DataConfig) -> list[int]:
+    """Every evaluation resolution of a recipe, smallest first."""
+    return sorted({eval_size_for(cfg, size) for size in train_sizes(cfg)})
+
+
+def stretches(recipe: Recipe) -> list[tuple[int, int, int | None]]:
+    """(first epoch, epochs, stage index) of each data.progressive stage, then of the epochs
+    after the last stage (stage index None) when there are any."""
+    out: list[tuple[int, int, int | None]] = []
+    start = 0
+    for index, stage in enumerate(recipe.data.progressive):
+        out.append((start, stage.epochs, index))
+        start += stage.epochs
+    if start < recipe.epochs:
+        out.append((start, recipe.epochs - start, None))
+    return out
+
+
+def fidelity_at(recipe: Recipe, epoch: int) -> EpochFidelity:
+    """The fidelity of a 0-based epoch."""
+    size, share = recipe.stage_at(epoch)
+    stage = next(
+        (index for start, count, index in stretches(recipe) if start <= epoch < start + count),
+        None,
+    )
+    return EpochFidelity(size, share, eval_size_for(recipe.data, size), stage)
