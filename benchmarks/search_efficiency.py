@@ -103,6 +103,9 @@ def replay(table: Table, args: argparse.Namespace) -> dict[str, Any]:
     budget = args.budget_trials * full
     target = report.target_top1(table, args.percentile)
     methods = args.methods.split(",")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
     skipped = {m: why for m in methods if (why := unavailable(m, table))}
     if any(m in RAY_METHODS and m not in skipped for m in methods):
         from benchmarks.efficiency.raytune import start_ray
@@ -174,6 +177,11 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--figure", type=Path, default=FIGURE)
     parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="replay nothing: summarise --output's runs again (table, goals, figure)",
+    )
+    parser.add_argument(
         "--update",
         action="store_true",
         help="keep the other methods' runs already in --output (same settings) and replace "
@@ -184,13 +192,28 @@ def main() -> None:
         build_table(args.table, args.kinds.split(","), args.jobs)
         return
     table = load_table(args.table)
+    if args.report_only:
+        previous = json.loads(args.output.read_text())
+        result = {
+            "runs": previous["runs"],
+            "skipped": previous["skipped"],
+            "budget_flops": previous["settings"]["budget_flops"],
+            "target": previous["settings"]["target_top1"],
+            "replay_wall_s": previous["replay_wall_s"],
+            "commands": previous["commands"],
+        }
+        _write(summarise(table, result, args), args)
+        return
     start = time.perf_counter()
     result = replay(table, args)
     result["commands"] = [command_line(args)]
     result["replay_wall_s"] = time.perf_counter() - start
     if args.update and args.output.exists():
         merge_previous(result, json.loads(args.output.read_text()), args)
-    document = summarise(table, result, args)
+    _write(summarise(table, result, args), args)
+
+
+def _write(document: dict[str, Any], args: argparse.Namespace) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=1) + "\n")
     print_report(document)
@@ -233,7 +256,7 @@ def merge_previous(result: dict[str, Any], previous: dict[str, Any], args: Any) 
 
 def summarise(table: Table, result: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """The results document: settings, the table's character, per-method numbers, goals."""
-    runs = result["runs"]
+    runs = {m: result["runs"][m] for m in METHODS if m in result["runs"]}  # a fixed order
     summary = {m: report.method_summary(rs) for m, rs in runs.items()}
     curves = {m: [[tuple(p) for p in r["trajectory"]] for r in rs] for m, rs in runs.items()}
     report.plot(curves, result["target"], args.budget_trials, args.figure)
@@ -328,22 +351,22 @@ def print_report(doc: dict[str, Any]) -> None:
             f"eval {100 * info['eval_share_of_flops']:.0f}% of FLOPs; spearman {rho}"
         )
     header = (
-        f"{'method':<22} {'reached':>7} {'to target, full trials':>24} {'train-s to target':>18} "
-        f"{'best at budget':>20} {'trials':>7} {'machinery s':>12}"
+        f"{'method':<26} {'reached':>7} {'to target, full trials':>24} {'device-s to target':>18} "
+        f"{'best at budget':>20} {'trials':>7} {'machinery s':>18}"
     )
     print("\n" + header + "\n" + "-" * len(header))
     for method, m in doc["summary"].items():
         t, b = m["to_target_full_trials"], m["best_at_budget"]
         print(
-            f"{method:<22} {t['reached']:>3}/{t['seeds']:<3} "
+            f"{method:<26} {t['reached']:>3}/{t['seeds']:<3} "
             f"{_range(t, 1):>24} {_range(m['to_target_seconds'], 0):>18} "
             f"{_range(b, 1):>20} {_fmt(m['trials']['median'], 0):>7} "
-            f"{_fmt(m['machinery_s']['median'], 1):>12}"
+            f"{_range(m['machinery_s'], 1):>18}"
         )
     print("\ngoals (ratios of medians over seeds):")
     for name, g in doc["goals"].items():
         value = g.get("ratio")
-        shown = _fmt(value, 2) if "ratio" in g else f"{g['rsearch']} vs {g['stock']}"
+        shown = _fmt(value, 2) if "ratio" in g else f"{_fmt(g['rsearch'])} vs {_fmt(g['stock'])}"
         print(f"  {name:<34} {shown:>14}   goal {g['goal']}")
 
 

@@ -1,7 +1,7 @@
 """Training the table: every grid recipe's real learning curve, with its compute per epoch.
 
-Curves are trained in-process with `rsearch.train`'s training core, one torch thread per
-process, `--jobs` processes at once. Finished curves are appended to a JSONL file next to the
+Curves are trained in-process with `rsearch.train.fit`, one torch thread per process, `--jobs`
+processes at once. Finished curves are appended to a JSONL file next to the
 table, so an interrupted build resumes where it stopped.
 """
 
@@ -17,7 +17,6 @@ from typing import Any
 from benchmarks.efficiency.table import (
     BASE_RECIPE,
     GRID,
-    KINDS,
     PROGRESSIVE_STAGES,
     Curve,
     Table,
@@ -30,89 +29,45 @@ from benchmarks.efficiency.table import (
 
 def recipe_dict(kind: str, params: dict[str, float]) -> dict[str, Any]:
     """The recipe (as a dict) of a grid point under a curve kind."""
+    from benchmarks.efficiency.specs import base_recipe
     from rsearch.spec.recipe import Recipe
     from rsearch.spec.space_paths import apply_params
 
-    base = json.loads(json.dumps(BASE_RECIPE))
-    if kind == "progressive":
-        base["data"]["progressive"] = PROGRESSIVE_STAGES
-    elif kind != "epochs":
-        raise ValueError(f"unknown curve kind {kind!r}; known: {', '.join(KINDS)}")
-    recipe = apply_params(Recipe.model_validate(base), params)
+    recipe = apply_params(Recipe.model_validate(base_recipe(kind)), params)
     return recipe.model_dump(mode="json")
 
 
-def per_image_flops(recipe_doc: dict[str, Any]) -> tuple[dict[int, float], float, list[float]]:
-    """(training FLOPs per image by train size, eval FLOPs per image, fidelity per epoch)."""
-    import torch
-
-    from rsearch.spec.recipe import Recipe
-    from rsearch.train.measure import epoch_fidelity, forward_flops, train_flops
-    from rsearch.train.model import build_model
-    from rsearch.train.sources import count_classes
-
-    recipe = Recipe.model_validate(recipe_doc)
-    with torch.device("meta"):
-        model = build_model(recipe, count_classes(recipe.data), load_weights=False)
-    sizes = {recipe.stage_at(e)[0] for e in range(recipe.epochs)}
-    train = {size: train_flops(model, size) for size in sizes}
-    evaluation = forward_flops(model, eval_size(recipe))
-    return train, evaluation, epoch_fidelity(model, recipe)
-
-
-def eval_size(recipe: Any) -> int:
-    """Evaluation resolution: the table's recipes evaluate at the final size every epoch."""
-    if recipe.data.eval_rule != "final":
-        raise ValueError("the table's recipes use data.eval_rule: final")
-    return int(recipe.data.eval_image_size or recipe.data.image_size)
-
-
 def train_curve(job: tuple[str, dict[str, float]]) -> dict[str, Any]:
-    """Train one recipe and return its curve as a dict (run in a worker process)."""
+    """Train one recipe and return its curve as a dict (run in a worker process).
+
+    The compute of each epoch is what the training core reports (rsearch.train.compute):
+    training FLOPs = train_flops(model, the epoch's train size) x training images seen,
+    evaluation FLOPs = forward_flops(model, the epoch's eval size) x validation images.
+    """
     from rsearch.spec.recipe import Recipe
-    from rsearch.train.loop import run_training
-    from rsearch.train.sources import DIGITS_VAL_SIZE
+    from rsearch.train import fit
 
     kind, params = job
-    doc = recipe_dict(kind, params)
-    recipe = Recipe.model_validate(doc)
-    train_per_image, eval_per_image, fidelity = per_image_flops(doc)
-    steps: dict[int, int] = {}
-    history: list[dict[str, float]] = []
-
-    def on_step(epoch: int, step: int, _steps: int) -> None:
-        steps[epoch] = step
-
+    recipe = Recipe.model_validate(recipe_dict(kind, params))
+    history: list[dict[str, Any]] = []
     start = time.perf_counter()
-    run_training(recipe, lambda m, _c: history.append(m), on_step=on_step, threads=1)
+    fit(recipe, lambda m, _c: history.append(m), threads=1)
     wall = time.perf_counter() - start
-    train_flops = []
-    for epoch in range(recipe.epochs):
-        size, _share = recipe.stage_at(epoch)
-        # The training loader drops the last partial batch: every step sees a whole batch.
-        images = steps[epoch + 1] * recipe.data.batch_size
-        train_flops.append(train_per_image[size] * images)
+    if "epoch_train_flops" not in history[0]:
+        raise RuntimeError("this rsearch's training core does not report its compute per epoch")
+    cumulative = [float(m["fidelity"]) for m in history]
     return {
         "kind": kind,
         "params": params,
         "val_top1": [float(m["val_top1"]) for m in history],
-        "train_flops": train_flops,
-        "eval_flops": [eval_per_image * DIGITS_VAL_SIZE] * recipe.epochs,
+        "train_flops": [float(m["epoch_train_flops"]) for m in history],
+        "eval_flops": [float(m["epoch_eval_flops"]) for m in history],
         "seconds": [float(m["epoch_s"]) for m in history],
-        "fidelity": fidelity,
-        "steps": [steps[e + 1] for e in range(recipe.epochs)],
+        "fidelity": [b - a for a, b in zip([0.0, *cumulative], cumulative, strict=False)],
+        "train_image_size": [int(m["train_image_size"]) for m in history],
+        "eval_image_size": [int(m["eval_image_size"]) for m in history],
         "wall_s": wall,
     }
-
-
-def check_stages_trained(row: dict[str, Any]) -> None:
-    """Refuse a progressive curve whose epochs all took the same steps (stages not trained)."""
-    if row["kind"] == "progressive" and len(set(row["steps"])) == 1:
-        raise RuntimeError(
-            "this rsearch's training loop ignores data.progressive (every epoch took "
-            f"{row['steps'][0]} steps); build the progressive curves with a version that "
-            "trains stages"
-        )
 
 
 def build_table(path: Path, kinds: list[str], jobs: int) -> Table:
@@ -131,7 +86,6 @@ def build_table(path: Path, kinds: list[str], jobs: int) -> Table:
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: one torch thread each
     with ctx.Pool(jobs, maxtasksperchild=8) as pool:
         for n, row in enumerate(pool.imap_unordered(train_curve, todo), start=1):
-            check_stages_trained(row)
             done[(row["kind"], key_of(row["params"]))] = row
             with partial.open("a") as f:
                 f.write(json.dumps(row) + "\n")

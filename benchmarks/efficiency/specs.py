@@ -7,7 +7,14 @@ from typing import Any
 
 import yaml
 
-from benchmarks.efficiency.table import BASE_RECIPE, GRID, PROGRESSIVE_STAGES, Grid, search_range
+from benchmarks.efficiency.table import (
+    BASE_RECIPE,
+    GRID,
+    KINDS,
+    PROGRESSIVE_STAGES,
+    Grid,
+    search_range,
+)
 
 MAX_TRIALS = 100_000
 """num_trials of every spec: high enough that only the compute budget ends a search."""
@@ -19,6 +26,8 @@ REDUCTION_FACTOR = 3
 def base_recipe(kind: str) -> dict[str, Any]:
     """The base recipe of a curve kind."""
     base = json.loads(json.dumps(BASE_RECIPE))
+    if kind not in KINDS:
+        raise ValueError(f"unknown curve kind {kind!r}; known: {', '.join(KINDS)}")
     if kind == "progressive":
         base["data"]["progressive"] = PROGRESSIVE_STAGES
     return base
@@ -26,8 +35,8 @@ def base_recipe(kind: str) -> dict[str, Any]:
 
 def first_stage_fidelity() -> float:
     """Compute of the progressive recipe's first stage, in full-fidelity epoch equivalents."""
+    from rsearch.plan.cost import recipe_fidelity
     from rsearch.spec.recipe import Recipe
-    from rsearch.train.measure import recipe_fidelity
 
     per_epoch = recipe_fidelity(Recipe.model_validate(base_recipe("progressive")))
     return sum(per_epoch[: PROGRESSIVE_STAGES[0]["epochs"]])

@@ -50,7 +50,8 @@ PROGRESSIVE_STAGES: list[dict[str, Any]] = [
 """The progressive kind: 16 px on a quarter of the subset, then 24 px, then 32 px."""
 
 KINDS = ("epochs", "progressive")
-"""Curve kinds: constant 32 px on the whole subset; the same recipe with PROGRESSIVE_STAGES."""
+"""Curve kinds: constant 32 px on the whole subset; the same recipe with PROGRESSIVE_STAGES
+(evaluated at 32 px every epoch: data.eval_rule final)."""
 
 
 def grid_points(grid: Grid = GRID) -> list[dict[str, float]]:
