@@ -1,15 +1,15 @@
 """Does rsearch find better recipes for less compute than the alternatives? (rsearch issue 13)
 
 A tabular benchmark, as HPOBench, LCBench and NAS-Bench are: real learning curves of a grid of
-recipes (resnet18 on the bundled digits, 15% of the training set, 9 epochs; constant 32 px, and
-progressive 16 -> 24 -> 32 px) are trained once with rsearch's training core; each search
+48 recipes (resnet18 on the bundled digits, 15% of the training set, 9 epochs; constant 32 px,
+and progressive 16 -> 24 -> 32 px) are trained once with rsearch's training core; each search
 method is then replayed against the table at the same FLOPs budget, with several seeds. A
 trial trains nothing: it reads its curve and spends each epoch's FLOPs and seconds.
 
-    # once (the table is committed): about 25-35 min on 2 busy cores
+    # the table (committed; about an hour on 2 cores busy with other work)
     PYTHONPATH=. .venv/bin/python -m benchmarks.search_efficiency --build-table --kinds epochs
     PYTHONPATH=. .venv/bin/python -m benchmarks.search_efficiency --build-table --kinds progressive
-    # the replay: every method, 5 seeds
+    # every method, 5 seeds (about 15 minutes; the Ray methods take the time)
     PYTHONPATH=. .venv/bin/python -m benchmarks.search_efficiency --seeds 5
 
 Results and the verdict: benchmarks/README.md.
