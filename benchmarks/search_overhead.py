@@ -22,8 +22,9 @@ from typing import Any
 import ray
 from ray import tune
 
+from rsearch.rundir import STUDY_FILE
 from rsearch.spec import parse_spec_text
-from rsearch.tune.driver import make_tuner, study_file
+from rsearch.tune.driver import make_tuner
 from rsearch.tune.optuna_searcher import OptunaSearcher
 
 SPEC = """
@@ -87,7 +88,7 @@ def suggestion_ms(trials: int) -> tuple[float, float]:
     spec = parse_spec_text(SPEC.format(trials=trials))
     times = []
     with tempfile.TemporaryDirectory() as d:
-        searcher = OptunaSearcher(spec, study_file(Path(d)), budget_epochs=3)
+        searcher = OptunaSearcher(spec, Path(d) / STUDY_FILE, budget_epochs=3)
         for i in range(trials):
             start = time.perf_counter()
             config = searcher.suggest(f"t{i}")
