@@ -54,14 +54,10 @@ def ray_grace(spec: SearchSpec) -> int:
 
 
 def milestones(grace: float, reduction_factor: float, max_t: float) -> list[float]:
-    """ASHA's rungs: grace * rf**k below max_t, in increasing order (as Ray computes them)."""
-    out = []
-    for k in range(MAX_RUNGS):
-        rung = grace * reduction_factor**k
-        if rung >= max_t:
-            break
-        out.append(rung)
-    return out
+    """ASHA's rungs that can stop a trial: Ray's (bracket 0) below max_t, in increasing order."""
+    from rsearch.plan.rungs import asha_milestones  # the one copy of Ray's rung arithmetic
+
+    return [m for m in asha_milestones(grace, reduction_factor, max_t, 0) if m < max_t]
 
 
 def hyperband_milestones(reduction_factor: float, max_t: int) -> list[float]:

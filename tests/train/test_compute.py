@@ -8,26 +8,10 @@ from pathlib import Path
 import pytest
 
 from rsearch.spec import Recipe
-from rsearch.train import Metrics, fit
+from rsearch.train import fit
 from rsearch.train.measure import forward_flops, train_flops
 from rsearch.train.model import build_model
-from tests.train.train_helpers import RecipeFactory
-
-
-class Reports:
-    """A report callable keeping every epoch's metrics; raises after `stop_after` epochs."""
-
-    def __init__(self, stop_after: int | None = None):
-        self.metrics: list[Metrics] = []
-        self.stop_after = stop_after
-
-    def __call__(self, metrics: Metrics, _checkpoint: str | None) -> None:
-        self.metrics.append(metrics)
-        if len(self.metrics) == self.stop_after:
-            raise KeyboardInterrupt("simulated crash after a checkpoint")
-
-    def values(self, key: str) -> list[float]:
-        return [float(m[key]) for m in self.metrics]
+from tests.train.train_helpers import RecipeFactory, Reports
 
 
 def _per_image(recipe: Recipe, size: int) -> tuple[float, float]:

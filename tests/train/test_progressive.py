@@ -12,7 +12,7 @@ import torch
 
 from rsearch.plan.cost import recipe_fidelity
 from rsearch.spec import Recipe
-from rsearch.train import Metrics, TrainInputError, fit
+from rsearch.train import TrainInputError, fit
 from rsearch.train.data import SubsetOrder, build_data
 from rsearch.train.distributed import DistContext
 from rsearch.train.measure import forward_flops, train_flops
@@ -20,7 +20,7 @@ from rsearch.train.model import build_model
 from rsearch.train.optim import build_scheduler
 from rsearch.train.session import build_session, enter_epoch
 from rsearch.train.sources import load_source, nested_subset
-from tests.train.train_helpers import RecipeFactory
+from tests.train.train_helpers import RecipeFactory, Reports
 
 STAGES = [{"epochs": 1, "image_size": 16, "fraction": 0.25}, {"epochs": 1, "image_size": 24}]
 """16 px on a quarter of the data, then 24 px on all of it, then (epoch 3) data.image_size."""
@@ -29,23 +29,9 @@ TIMES = {"epoch_s", "train_images_per_s", "device_s", "total_device_s"}
 TIMES |= {"infer_images_per_s", "infer_latency_ms", "infer_latency_ms_batch"}
 
 
-class Reports:
-    """A report callable keeping every epoch's metrics; raises after `stop_after` epochs."""
-
-    def __init__(self, stop_after: int | None = None):
-        self.metrics: list[Metrics] = []
-        self.stop_after = stop_after
-
-    def __call__(self, metrics: Metrics, _checkpoint: str | None) -> None:
-        self.metrics.append(metrics)
-        if len(self.metrics) == self.stop_after:
-            raise KeyboardInterrupt("simulated crash after a checkpoint")
-
-    def values(self, key: str) -> list[Any]:
-        return [m[key] for m in self.metrics]
-
-    def untimed(self) -> list[dict[str, Any]]:
-        return [{k: v for k, v in m.items() if k not in TIMES} for m in self.metrics]
+def _untimed(reports: Reports) -> list[dict[str, Any]]:
+    """Every reported epoch without the wall-clock measurements (which no two runs share)."""
+    return [{k: v for k, v in m.items() if k not in TIMES} for m in reports.metrics]
 
 
 def _staged(make_recipe: RecipeFactory, **extra: Any) -> Recipe:
@@ -149,7 +135,7 @@ def test_resume_after_the_first_stage_continues_exactly(
     fit(recipe, resumed, tmp_path / "resumed")
 
     assert resumed.values("epoch") == [2, 3]
-    assert resumed.untimed() == straight.untimed()[1:]
+    assert _untimed(resumed) == _untimed(straight)[1:]
     assert straight.values("lr") == pytest.approx(_lrs(recipe))
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from rsearch.spec import Recipe
 from rsearch.spec.source import deep_merge
+from rsearch.train import Metrics
 
 RecipeFactory = Callable[..., Recipe]
 
@@ -76,3 +77,20 @@ def write_cifar(root: Path, kind: str, per_batch: int = 10) -> Path:
         with (root / name).open("wb") as f:
             pickle.dump(batch, f)
     return root
+
+
+class Reports:
+    """A report callable keeping every epoch's metrics; raises after `stop_after` epochs."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.metrics: list[Metrics] = []
+        self.stop_after = stop_after
+
+    def __call__(self, metrics: Metrics, _checkpoint: str | None) -> None:
+        self.metrics.append(metrics)
+        if len(self.metrics) == self.stop_after:
+            raise KeyboardInterrupt("simulated crash after a checkpoint")
+
+    def values(self, key: str) -> list[Any]:
+        """Every reported epoch's value of one metric."""
+        return [m[key] for m in self.metrics]
