@@ -4,7 +4,7 @@ Both sides run N trivial function trials at the same concurrency with reused act
 Ray instance, side by side: raw Ray Tune (Tuner + a random search over a dict space) versus
 rsearch's Tuner (Optuna TPE study in sqlite, PRUNED-aware searcher, scheduler, live-table
 callback off). The trial body is the same no-op, so the ratio is the cost of rsearch's own
-machinery; the cost of Ray Train per trial is measured by ray_train_overhead.py.
+machinery; the cost of Ray Train per trial is measured by trial_startup.py.
 A second measurement times the Optuna suggestion (ask + define-by-run + tell) at 1,000 trials.
 
     .venv/bin/python benchmarks/search_overhead.py --trials 40 --repeats 2

@@ -31,6 +31,7 @@ from rsearch.rundir.manifest import Manifest, new_manifest, read_manifest, spec_
 from rsearch.rundir.run import Run, open_run
 from rsearch.rundir.study import (
     COST_ATTR,
+    EXPERIMENT_ATTR,
     METRICS_ATTR,
     REJECTED_ATTR,
     SCALING_ATTR,
@@ -51,6 +52,7 @@ from rsearch.rundir.trials import (
 __all__ = [
     "COMPUTE_FILE",
     "COST_ATTR",
+    "EXPERIMENT_ATTR",
     "EXTENSIONS",
     "EXTENSION_PREFIX",
     "MANIFEST",

@@ -160,7 +160,30 @@ def load_source(cfg: DataConfig, store_size: int, seed: int) -> Source:
     return source
 
 
+_IN_MEMORY: dict[tuple[object, ...], Source] = {}
+"""Datasets this process read into memory, by what they were read with: a resident Train
+worker trains trial after trial on the same data, and decoding (digits: reading and upscaling;
+CIFAR: unpickling) would otherwise be paid by each. Splits are shared, never written to."""
+
+MEMORY_SOURCES_KEPT = 2
+"""In-memory datasets kept per process (a search trains on one, at one or two sizes)."""
+
+
 def _read(cfg: DataConfig, store_size: int, seed: int) -> Source:
+    if cfg.dataset not in ("digits", "synthetic", *_CIFAR):
+        return _read_uncached(cfg, store_size, seed)  # file lists: nothing costly to keep
+    key: tuple[object, ...] = (cfg.dataset, cfg.path, store_size)
+    if cfg.dataset == "synthetic":
+        key += (seed, cfg.synthetic_size, cfg.num_classes)
+    if key not in _IN_MEMORY:
+        while len(_IN_MEMORY) >= MEMORY_SOURCES_KEPT:
+            del _IN_MEMORY[next(iter(_IN_MEMORY))]  # the oldest
+        _IN_MEMORY[key] = _read_uncached(cfg, store_size, seed)
+    kept = _IN_MEMORY[key]
+    return Source(kept.train, kept.val, kept.num_classes)  # callers replace splits, not edit
+
+
+def _read_uncached(cfg: DataConfig, store_size: int, seed: int) -> Source:
     if cfg.dataset == "digits":
         return _digits(store_size)
     if cfg.dataset == "synthetic":

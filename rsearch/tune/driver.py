@@ -199,13 +199,25 @@ def write_run_files(
 def trial_trainable(setup: TrialSetup) -> Any:
     """The trial driver as Tune runs it: its setup bound, a token of memory requested."""
     from ray import tune
+    from ray.tune.trainable.function_trainable import wrap_function
+
+    from rsearch.tune.resident import CLOSE_WAIT_S, forget_resident
+
+    bound = wrap_function(tune.with_parameters(trial_driver, setup=setup), name="trial_driver")
+
+    class TrialDriver(bound):  # type: ignore[misc,valid-type]
+        """Closes the driver's resident Train run when Tune stops its actor."""
+
+        def cleanup(self) -> None:
+            try:
+                super().cleanup()
+            finally:
+                forget_resident(CLOSE_WAIT_S)
 
     # The driver only waits on its Train workers, which hold the trial's CPUs and GPUs;
     # giving it a CPU as well would leave a 2-core machine room for one trial at a time.
     # Tune refuses an empty request, so the driver asks for a little memory, which every node has.
-    return tune.with_resources(
-        tune.with_parameters(trial_driver, setup=setup), {"cpu": 0, "memory": DRIVER_MEMORY}
-    )
+    return tune.with_resources(TrialDriver, {"cpu": 0, "memory": DRIVER_MEMORY})
 
 
 @dataclass(frozen=True)
@@ -255,6 +267,7 @@ def make_tuner(
     callbacks: list[Any] | None = None,
     storage_root: str | None = None,
     experiment: TuneExperiment | None = None,
+    reuse_actors: bool = True,
 ) -> Any:
     """The Tuner of a search: Optuna searcher, scheduler, concurrency, storage, live table.
 
@@ -268,6 +281,8 @@ def make_tuner(
         storage_root: A URI that holds Tune's experiment and the Train runs (as
             `<storage_root>/<run_dir.name>/`) instead of run_dir's parent.
         experiment: The Tune experiment to run, when not the search's first (an extension).
+        reuse_actors: Keep trial drivers (and their Train runs) from trial to trial; off,
+            every trial starts a new Train run (benchmarks compare the two).
     """
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
@@ -304,9 +319,9 @@ def make_tuner(
             scheduler=make_scheduler(spec),
             num_samples=place.trials,
             max_concurrent_trials=max_concurrent,
-            # A stopped trial's driver is still blocked in TorchTrainer.fit(); only a fresh
-            # actor (the old one killed with its Train run) is safe. Costs ~2 s a trial.
-            reuse_actors=False,
+            # A driver keeps its Train run between trials (rsearch.tune.resident): a reused
+            # actor starts its next trial on warm workers instead of a new Train run.
+            reuse_actors=reuse_actors,
         ),
         run_config=tune.RunConfig(
             name=place.name,

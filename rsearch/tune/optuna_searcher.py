@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ray.tune.search import Searcher
 
-from rsearch.rundir import METRICS_ATTR, REJECTED_ATTR, TUNE_TRIAL_ID_ATTR, TrialBook
+from rsearch.rundir import (
+    EXPERIMENT_ATTR,
+    METRICS_ATTR,
+    REJECTED_ATTR,
+    TUNE_TRIAL_ID_ATTR,
+    TrialBook,
+)
 from rsearch.spec.metrics import SUMMARY_METRICS
 from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
@@ -110,6 +116,7 @@ class OptunaSearcher(Searcher):
             self._adopt(trial_id, orphan)
             params = recipe_params(orphan.params, self._spec.scaling, self._spec.base)
             return {PARAMS: params, OPTUNA_TRIAL: orphan.number}
+        self._count_finished_elsewhere()
         if len(self._numbers) >= self._trials:
             return Searcher.FINISHED  # type: ignore[return-value]  # Tune's own sentinel
         import optuna
@@ -123,8 +130,29 @@ class OptunaSearcher(Searcher):
             return Searcher.FINISHED  # type: ignore[return-value]
         self._numbers[trial_id] = trial.number
         trial.set_user_attr(TUNE_TRIAL_ID_ATTR, trial_id)
+        trial.set_user_attr(EXPERIMENT_ATTR, self._extension)
         kill_point("asked")
         return {PARAMS: params, OPTUNA_TRIAL: trial.number}
+
+    def _count_finished_elsewhere(self) -> None:
+        """Count this experiment's trials the study finished but Tune's snapshot lacks.
+
+        Trials can finish within seconds of each other: a driver killed before Tune's next
+        experiment snapshot leaves the study holding finished trials that the restored Tune
+        experiment (and this searcher's snapshot) never heard of. They count toward the
+        experiment's trials, so the resumed search proposes only the missing ones.
+        """
+        known = set(self._numbers.values())
+        for frozen in self.study.get_trials(deepcopy=False):
+            tune_id = frozen.user_attrs.get(TUNE_TRIAL_ID_ATTR)
+            if (
+                tune_id is not None
+                and frozen.state.is_finished()
+                and frozen.number not in known
+                and frozen.user_attrs.get(EXPERIMENT_ATTR, 0) == self._extension
+                and REJECTED_ATTR not in frozen.user_attrs
+            ):
+                self._numbers[tune_id] = frozen.number
 
     def _admission(self, trial_id: str, params: dict[str, Any]) -> str | None:
         """None when the search's compute budget admits the trial, else why not."""
@@ -155,6 +183,7 @@ class OptunaSearcher(Searcher):
     def _adopt(self, trial_id: str, orphan: optuna.trial.FrozenTrial) -> None:
         self._numbers[trial_id] = orphan.number
         self._set_attr(trial_id, TUNE_TRIAL_ID_ATTR, trial_id)
+        self._set_attr(trial_id, EXPERIMENT_ATTR, self._extension)
 
     def initial_population(self, n: int) -> list[dict[str, Any]]:
         """Configurations for n trials proposed up front (PBT, which takes no searcher).

@@ -1,24 +1,24 @@
-"""One trial: a Tune function trainable (the trial's driver) that runs a Ray Train TorchTrainer.
+"""One trial: a Tune function trainable (the trial's driver) that trains it on Ray Train workers.
 
 The driver holds almost no resources; the trial's CPUs and GPUs belong to its Train workers,
-which run `rsearch.train.fit`. Every epoch, rank 0's metrics and the checkpoint Ray Train just
-persisted travel back to the driver, which reports both to Tune.
+which run `rsearch.train.fit`. The Train run outlives the trial: Tune reuses the driver's actor
+and the driver posts each new trial to the same workers (`rsearch.tune.resident`), so only a
+driver's first trial pays Ray Train's start-up. Every epoch, rank 0's metrics and the
+checkpoint Ray Train just persisted travel back to the driver, which reports both to Tune.
 
 Why not Ray's TuneReportCallback alone: it forwards metrics (the checkpoint only as a path
 string), so Tune never holds a checkpoint; PBT then has nothing to exploit and Tune nothing to
 restore a trial from. Here Tune gets, per epoch, a tiny checkpoint that points at the Train
 checkpoint. Every restore (a retried trial, `rsearch resume`, a PBT exploit) goes through
-Tune: the driver reads the pointer and the new TorchTrainer's workers start from it.
+Tune: the driver reads the pointer and the workers start the trial's job from it.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import queue
 import tempfile
-import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,8 @@ from rsearch.spec.space_paths import apply_params
 from rsearch.tune.optuna_searcher import PARAMS
 from rsearch.tune.rungs import with_ticks
 
-CHECKPOINT_FILE = "checkpoint.pt"
 POINTER_FILE = "train_checkpoint.json"
-POLL_S = 0.5
+STARTUP_METRIC = "startup_s"
 
 
 @dataclass(frozen=True)
@@ -64,68 +63,81 @@ class TrialSetup:
 
 
 def trial_driver(config: dict[str, Any], setup: TrialSetup) -> None:
-    """Tune function trainable: train one trial's recipe on Ray Train workers."""
+    """Tune function trainable: train one trial's recipe on this driver's Train workers."""
+    import ray
     import ray.tune
-    from ray.util.queue import Queue
 
+    from rsearch.tune.resident import TrialFailed, follow_job, forget_resident, resident_run
+
+    started = time.monotonic()
     recipe = setup.recipe(config[PARAMS])
     trial_id = ray.tune.get_context().get_trial_id()
     resume_from = pointed_checkpoint(ray.tune.get_checkpoint())
-    reports: Queue = Queue(actor_options={"num_cpus": 0})
-    trainer = _trainer(setup, recipe, trial_id, resume_from, reports)
-    outcome: dict[str, BaseException] = {}
-
-    def fit() -> None:
-        try:
-            trainer.fit()
-        except BaseException as e:  # re-raised in the driver's thread below
-            outcome["error"] = e
-
-    worker = threading.Thread(target=fit, name=f"rsearch-train-{trial_id}", daemon=True)
-    worker.start()
-    while worker.is_alive() or not reports.empty():
-        try:
-            metrics, train_checkpoint = reports.get(timeout=POLL_S)
-        except queue.Empty:
-            continue
-        _report_to_tune(metrics, train_checkpoint)
-    if "error" in outcome:
-        raise outcome["error"]
+    run = resident_run(setup, lambda board, name: _trainer(setup, board, name), trial_id)
+    token = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    seq = ray.get(
+        run.board.post_job.remote(trial_id, recipe.model_dump(mode="json"), resume_from, token)
+    )
+    try:
+        follow_job(run, seq, StartupClock(started))
+    except TrialFailed:
+        raise
+    except Exception:
+        forget_resident()  # the Train run itself failed: the next trial starts a new one
+        raise
 
 
-def _trainer(
-    setup: TrialSetup, recipe: Recipe, trial_id: str, resume_from: str | None, reports: Any
-) -> Any:
+def _trainer(setup: TrialSetup, board: Any, name: str) -> Any:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from rsearch.tune.forward import ForwardReports
+    from rsearch.tune.resident import resident_loop
 
     use_gpu = setup.gpus_per_worker > 0
     per_worker: dict[str, float] = {"CPU": setup.cpus_per_worker}
     if use_gpu:
         per_worker["GPU"] = setup.gpus_per_worker
     return TorchTrainer(
-        worker_loop,
+        resident_loop,
         train_loop_config={
-            "recipe": recipe.model_dump(mode="json"),
+            "board": board,
             "cpus": setup.cpus_per_worker,
-            "resume_from": resume_from,
+            "train_storage": setup.train_storage,
         },
         scaling_config=ScalingConfig(
             num_workers=setup.workers, use_gpu=use_gpu, resources_per_worker=per_worker
         ),
         run_config=RunConfig(
-            # A new Train run per driver start: restores come from Tune's checkpoint, never
-            # from an older run of the same trial (a PBT exploit must win over it).
-            name=f"trial-{trial_id}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
+            name=name,
             storage_path=setup.train_storage,
-            callbacks=[ForwardReports(reports, setup.train_storage)],  # type: ignore[list-item]
-            # Two, so a checkpoint another trial is exploiting is not deleted under it.
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            # The workers keep each job's last two checkpoints themselves (resident.py):
+            # Ray Train's own count would span every trial the run trains.
+            checkpoint_config=CheckpointConfig(num_to_keep=None),
             failure_config=FailureConfig(max_failures=setup.max_failures),
         ),
     )
+
+
+class StartupClock:
+    """Reports results to Tune, the first with `startup_s`: how long the trial took to start.
+
+    Measured on the driver's clock alone: from the driver's start to the start of the first
+    epoch it reports (the result's arrival less the epoch's own `epoch_s`). It covers what
+    a trial waits for: a Train run (or a warm one's next job), the model, the data, and a
+    resumed trial's checkpoint.
+    """
+
+    def __init__(self, started: float):
+        """Args: started: time.monotonic() when the driver began."""
+        self.started: float | None = started
+
+    def __call__(self, metrics: dict[str, Any], checkpoint: str | None) -> None:
+        """Report one epoch's result (and checkpoint pointer) to Tune."""
+        if self.started is not None:
+            waited = time.monotonic() - self.started - float(metrics.get("epoch_s", 0.0))
+            metrics = {**metrics, STARTUP_METRIC: max(0.0, waited)}
+            self.started = None
+        _report_to_tune(metrics, checkpoint)
 
 
 def _report_to_tune(metrics: dict[str, Any], train_checkpoint: str | None) -> None:
@@ -148,35 +160,3 @@ def pointed_checkpoint(checkpoint: Any) -> str | None:
     with checkpoint.as_directory() as d:
         pointer = Path(d) / POINTER_FILE
         return str(json.loads(pointer.read_text())["path"]) if pointer.is_file() else None
-
-
-def worker_loop(config: dict[str, Any]) -> None:
-    """Ray Train worker: start from the trial's checkpoint if it has one, then fit."""
-    import ray.train
-
-    from rsearch.train import fit
-
-    recipe = Recipe.model_validate(config["recipe"])
-    with tempfile.TemporaryDirectory(prefix="rsearch-ckpt-") as local:
-        # Ray Train's own restore (a worker failure inside this run) comes first, then the
-        # checkpoint Tune handed the driver.
-        start = ray.train.get_checkpoint()
-        if start is None and config.get("resume_from"):
-            start = ray.train.Checkpoint(config["resume_from"])
-        if start is not None:
-            with start.as_directory() as src:
-                _copy(Path(src) / CHECKPOINT_FILE, Path(local) / CHECKPOINT_FILE)
-
-        def report(metrics: dict[str, float | str], checkpoint_dir: str | None) -> None:
-            checkpoint = (
-                ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-            )
-            ray.train.report(metrics, checkpoint=checkpoint)
-
-        # Ray starts workers with OMP_NUM_THREADS=1; torch gets a thread per CPU the worker holds.
-        fit(recipe, report, checkpoint_dir=local, threads=max(1, int(config["cpus"])))
-
-
-def _copy(src: Path, dst: Path) -> None:
-    if src.is_file():
-        dst.write_bytes(src.read_bytes())

@@ -38,11 +38,14 @@ def test_pbt_exploits_through_checkpoints(ray_2cpu: None, tmp_path: Path) -> Non
     trials = load_study(info.run_dir, spec).trials
     assert len(trials) == 2 and all(t.user_attrs["metrics"]["epoch"] == 4 for t in trials)
     weak = next(t for t in trials if t.params["optim.lr"] == 0.001)
-    runs = sorted((info.run_dir / "train").glob(f"trial-{weak.user_attrs['tune_trial_id']}-*"))
-    assert len(runs) >= 2, "the exploiting trial was not restarted"
-    restarted = [sorted(run.glob("checkpoint_*")) for run in runs[1:]]
-    firsts = [ckpts[0] / "checkpoint.pt" for ckpts in restarted if ckpts]
-    assert firsts, "no restarted run trained"
-    state = torch.load(firsts[0], map_location="cpu", weights_only=False)
-    # restored from the donor's epoch-2 checkpoint, so its new run starts at epoch 3
+    # Checkpoints are named <trial>-<start token>-e<epoch>; a token is unique to one start.
+    weak_id = weak.user_attrs["tune_trial_id"]
+    starts: dict[str, list[Path]] = {}
+    for ckpt in (info.run_dir / "train").glob(f"*/{weak_id}-*-e*"):
+        token = ckpt.name[len(weak_id) + 1 : ckpt.name.rindex("-e")]
+        starts.setdefault(token, []).append(ckpt)
+    assert len(starts) >= 2, "the exploiting trial was not restarted"
+    restarted = [sorted(starts[token]) for token in sorted(starts)[1:]]  # tokens sort by time
+    state = torch.load(restarted[0][0] / "checkpoint.pt", map_location="cpu", weights_only=False)
+    # restored from the donor's epoch-2 checkpoint, so its restart's first epoch is epoch 3
     assert state["epoch"] == 3

@@ -39,3 +39,29 @@ def test_results_of_a_rerun_finished_trial_leave_its_record_alone(tmp_path: Path
     (a,) = second.study.trials
     assert a.state == optuna.trial.TrialState.COMPLETE
     assert a.values == [60.0] and a.intermediate_values == {1: 50.0, 2: 60.0}
+
+
+def test_a_trial_finished_after_the_last_snapshot_counts_toward_the_search(
+    tmp_path: Path,
+) -> None:
+    first = _searcher(tmp_path)
+    first.suggest("a")
+    first.save(str(tmp_path / "state.pkl"))  # Tune's last snapshot knows "a" only
+    first.suggest("b")  # "b" starts and finishes within seconds, then the driver dies
+    first.on_trial_complete("b", {"epoch": 2, "val_top1": 40.0})
+
+    second = _searcher(tmp_path)
+    second.restore(str(tmp_path / "state.pkl"))
+    # Tune reruns "a"; the study already holds "b": num_trials 2 is reached, nothing new
+    assert second.suggest("c") == OptunaSearcher.FINISHED
+    assert len(second.study.trials) == 2
+
+
+def test_another_experiments_finished_trials_do_not_count(tmp_path: Path) -> None:
+    first = _searcher(tmp_path)
+    first.suggest("a")
+    first.on_trial_complete("a", {"epoch": 2, "val_top1": 40.0})
+    extension = OptunaSearcher(
+        parse_spec_text(SPEC), tmp_path / "optuna.journal", budget_epochs=2, trials=1, extension=1
+    )
+    assert extension.suggest("x") not in (None, OptunaSearcher.FINISHED)
