@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rsearch.errors import UserError
-from rsearch.report import sections
+from rsearch.report import fronts, sections
 from rsearch.report.data import SearchRecord, load_search
 from rsearch.report.formats import ReportFormat
 from rsearch.report.render import Section, html_page, markdown
@@ -74,7 +74,7 @@ def build_sections(search: SearchRecord, out_dir: Path) -> list[Section]:
         sections.summary(search),
         *([compute] if compute is not None else []),
         sections.best_trials(search),
-        sections.pareto(search, out_dir),
+        fronts.pareto(search, out_dir),
         sections.importance(search, out_dir),
         sections.parallel(search, out_dir),
         sections.curves(search, out_dir),

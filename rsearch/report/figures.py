@@ -21,6 +21,7 @@ from rsearch.report.data import SearchRecord, TrialRecord  # noqa: E402
 from rsearch.report.importance import Importances  # noqa: E402
 from rsearch.report.labels import field_label, metric_label  # noqa: E402
 from rsearch.report.pareto import ACCURACY, Axis, accuracy_front, measured  # noqa: E402
+from rsearch.report.spread import spread_of, within_spread  # noqa: E402
 
 DPI = 110
 FRONT_COLOR = "tab:red"
@@ -50,21 +51,17 @@ def _label_points(ax: Any, points: list[tuple[float, float, int]]) -> None:
 
 
 def pareto_figure(search: SearchRecord, axis: Axis, path: Path) -> Path:
-    """Validation top-1 against a measured cost, the non-dominated trials highlighted."""
+    """Validation top-1 against a measured cost, the non-dominated trials highlighted.
+
+    Speed measured with a spread gets +-spread bars; front points whose order the spread
+    leaves open (see `rsearch.report.spread`) are drawn hollow.
+    """
     trials = measured(search, axis)
     front = accuracy_front(search, axis)
     fig = Figure(figsize=(7, 4.8))
     ax = fig.subplots()
-    for on_front, color, name in ((False, OTHER_COLOR, "dominated"), (True, FRONT_COLOR, "front")):
-        group = [t for t in trials if (t.number in front) == on_front]
-        ax.scatter(
-            [t.metrics[axis.metric] for t in group],
-            [t.metrics[ACCURACY] for t in group],
-            color=color,
-            s=50,
-            zorder=3,
-            label=f"{name} ({len(group)})",
-        )
+    _front_points(ax, axis, trials, front, within_spread(search, axis))
+    _spread_bars(ax, axis, trials)
     line = sorted((t for t in trials if t.number in front), key=lambda t: t.metrics[axis.metric])
     ax.plot(
         [t.metrics[axis.metric] for t in line],
@@ -83,6 +80,48 @@ def pareto_figure(search: SearchRecord, axis: Axis, path: Path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=9)
     return _save(fig, path)
+
+
+def _front_points(
+    ax: Any, axis: Axis, trials: list[TrialRecord], front: set[int], unresolved: set[int]
+) -> None:
+    """Dominated trials grey, front trials red; hollow where the spread leaves the order open."""
+    groups = (
+        ("dominated", OTHER_COLOR, [t for t in trials if t.number not in front]),
+        ("front", FRONT_COLOR, [t for t in trials if t.number in front - unresolved]),
+        ("front, within spread", "none", [t for t in trials if t.number in unresolved]),
+    )
+    for name, face, group in groups:
+        if not group and face == "none":
+            continue  # no hollow entry in the legend of a search without one
+        ax.scatter(
+            [t.metrics[axis.metric] for t in group],
+            [t.metrics[ACCURACY] for t in group],
+            facecolors=face,
+            edgecolors=OTHER_COLOR if face == OTHER_COLOR else FRONT_COLOR,
+            linewidths=1.5,
+            s=50,
+            zorder=3,
+            label=f"{name} ({len(group)})",
+        )
+
+
+def _spread_bars(ax: Any, axis: Axis, trials: list[TrialRecord]) -> None:
+    """+-spread on the speed axis for the trials that measured one."""
+    with_spread = [(t, s) for t in trials if (s := spread_of(t, axis)) is not None]
+    if not with_spread:
+        return
+    ax.errorbar(
+        [t.metrics[axis.metric] for t, _ in with_spread],
+        [t.metrics[ACCURACY] for t, _ in with_spread],
+        xerr=[t.metrics[axis.metric] * s / 100 for t, s in with_spread],
+        fmt="none",
+        ecolor=OTHER_COLOR,
+        elinewidth=1,
+        capsize=3,
+        zorder=2,
+        label="± measured spread",
+    )
 
 
 def importance_figure(importances: Importances, path: Path) -> Path:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from rsearch.report.data import SearchRecord, TrialRecord
 from rsearch.spec.metrics import BY_NAME, Direction, natural_direction
 
 ACCURACY = "val_top1"
+SAME_REL_TOL = 1e-6
+"""Values of one axis this close (relative) are the same: one architecture, not a trade-off."""
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,14 @@ class Axis:
     """A measured cost or speed a report plots accuracy against (from the metrics table)."""
 
     metric: str
+    kind: Literal["architecture", "speed"]
+    """What the axis tells apart: 'architecture' (params, FLOPs) or 'speed' (measured)."""
+    noun: str
+    """How a sentence names its front ('no parameter front')."""
+    what: str
+    """How a sentence names its value ('the same parameter count')."""
+    unit: str
+    """The short unit a sentence gives its value in ('11.2 M params')."""
     log: bool = False
 
     @property
@@ -30,10 +42,10 @@ class Axis:
 
 
 COST_AXES = (
-    Axis("infer_images_per_s", log=True),
-    Axis("infer_latency_ms", log=True),
-    Axis("params_m", log=True),
-    Axis("gflops", log=True),
+    Axis("infer_images_per_s", "speed", "throughput", "throughput", "images/s", log=True),
+    Axis("infer_latency_ms", "speed", "latency", "latency", "ms", log=True),
+    Axis("params_m", "architecture", "parameter", "parameter count", "M params", log=True),
+    Axis("gflops", "architecture", "FLOP", "FLOP count", "GFLOPs", log=True),
 )
 """The axes of ResNet-RS's and EfficientNet's trade-off plots, in the order a report shows them."""
 
@@ -80,6 +92,16 @@ def accuracy_front(search: SearchRecord, axis: Axis) -> set[int]:
     return non_dominated(points, ("max", axis.direction))
 
 
+def same_value(search: SearchRecord, axis: Axis) -> float | None:
+    """The one value every measured trial has on the axis (None: they differ, or fewer than
+    two trials measured it). A front over one value would only draw the accuracy's noise."""
+    values = [t.metrics[axis.metric] for t in measured(search, axis)]
+    if len(values) < 2:
+        return None
+    low, high = min(values), max(values)
+    return low if math.isclose(low, high, rel_tol=SAME_REL_TOL) else None
+
+
 def plotted_axes(search: SearchRecord) -> list[Axis]:
-    """The cost axes any completed trial measured."""
-    return [axis for axis in COST_AXES if measured(search, axis)]
+    """The cost axes completed trials measured, and on which they differ."""
+    return [a for a in COST_AXES if measured(search, a) and same_value(search, a) is None]

@@ -9,7 +9,7 @@ from rsearch.report import figures
 from rsearch.report.data import SearchRecord, TrialRecord, varied_scaling_fields
 from rsearch.report.fidelity import MIN_TRIALS, WARN_BELOW, search_rank_correlations
 from rsearch.report.importance import param_importances
-from rsearch.report.pareto import accuracy_front, plotted_axes, search_front
+from rsearch.report.pareto import search_front
 from rsearch.report.render import Section, Table
 from rsearch.rundir import read_compute
 
@@ -97,25 +97,6 @@ def best_trials(search: SearchRecord) -> Section:
         for t in rows
     ]
     return Section("Best trials", [note], Table(header, body))
-
-
-def pareto(search: SearchRecord, out_dir: Path) -> Section:
-    """Top-1 against each measured cost, with the non-dominated trials highlighted."""
-    paragraphs = []
-    if search.spec.multi_objective:
-        front = ", ".join(f"#{t.number}" for t in search_front(search)) or "none yet"
-        metrics = " and ".join(o.metric for o in search.spec.objective)
-        paragraphs.append(f"Pareto set over {metrics} (Optuna's best_trials): {front}.")
-    axes = plotted_axes(search)
-    if not axes:
-        paragraphs.append("No completed trial has measured accuracy and speed yet.")
-        return Section("Pareto front", paragraphs)
-    paths = []
-    for axis in axes:
-        numbers = ", ".join(f"#{n}" for n in sorted(accuracy_front(search, axis)))
-        paragraphs.append(f"Top-1 vs {axis.metric}: front {numbers}.")
-        paths.append(figures.pareto_figure(search, axis, out_dir / f"pareto_{axis.metric}.png"))
-    return Section("Pareto front", paragraphs, figures=paths)
 
 
 def importance(search: SearchRecord, out_dir: Path) -> Section:
