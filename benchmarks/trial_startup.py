@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -122,6 +124,43 @@ def resident_jobs(rec: Recipe, cpus: int, jobs: int) -> list[EpochClock]:
     return out
 
 
+def import_seconds(module: str) -> float:
+    """Wall seconds a fresh Python takes to import module (what a new worker process pays)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+    return time.perf_counter() - start
+
+
+def session_phases(rec: Recipe, cpus: int) -> dict[str, float]:
+    """Seconds of each step of building a training session, in this process (as fit does)."""
+    import timm.data
+    import torch
+
+    from rsearch.train.compute import count_costs
+    from rsearch.train.data import build_data
+    from rsearch.train.distributed import DistContext
+    from rsearch.train.model import build_model
+    from rsearch.train.sources import _IN_MEMORY, count_classes
+    from rsearch.train.stages import eval_sizes, train_sizes
+
+    torch.set_num_threads(cpus)
+    ctx, device = DistContext(), torch.device("cpu")
+    out: dict[str, float] = {}
+    tick = time.perf_counter()
+    model = build_model(rec, count_classes(rec.data))
+    out["model built"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    count_costs(model, rec, train_sizes(rec.data), eval_sizes(rec.data))
+    out["FLOPs counted"] = time.perf_counter() - tick
+    cfg = timm.data.resolve_model_data_config(model)
+    _IN_MEMORY.clear()
+    for kind in ("cold", "warm"):  # warm: the worker process read it for an earlier trial
+        tick = time.perf_counter()
+        build_data(rec, ctx, device, cfg["interpolation"], cfg["mean"], cpus)
+        out[f"data ({kind})"] = time.perf_counter() - tick
+    return out
+
+
 def steady(xs: list[float]) -> float:
     """Mean epoch time after the first epoch."""
     tail = xs[1:] or xs
@@ -143,6 +182,8 @@ def main() -> None:
     jobs = resident_jobs(rec, 2, 3)
     local = in_process(rec, 2)
     ray.shutdown()
+    imports = {m: import_seconds(m) for m in ("torch", "ray.train.torch", "rsearch.train")}
+    phases = session_phases(rec, 2)
 
     print(f"search: {args.trials} trials of 1 epoch, 2 at once, 1 worker x 1 CPU each")
     for name, xs, wall in (("reused drivers", warm, warm_wall), ("fresh drivers", cold, cold_wall)):
@@ -160,6 +201,15 @@ def main() -> None:
             f"  resident job {k} ({kind}): start-up {clock.startup:5.1f} s, "
             f"epoch {epoch:.2f} s, speed vs in-process {base / epoch:.3f} (goal >= 0.95)"
         )
+    print("cold start, phase by phase (seconds)")
+    for module, seconds in imports.items():
+        print(f"  import {module:17s} (fresh process): {seconds:5.2f}")
+    for phase, seconds in phases.items():
+        print(f"  {phase:24s} (in process)   : {seconds:5.2f}")
+    inside = imports["rsearch.train"] + sum(v for k, v in phases.items() if k != "data (warm)")
+    print(
+        f"  Ray Train run start (cold job start-up less the above): {jobs[0].startup - inside:5.2f}"
+    )
 
 
 if __name__ == "__main__":

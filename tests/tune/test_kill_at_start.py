@@ -141,9 +141,11 @@ STALE = ("asked", "child_opened", "first_result_recorded")
 exists, once it exists, once a result of it is queued. `trial_started` and `first_result` sit
 between these on the same paths; they are left out to keep the suite within CI's time (the
 fast tests above cover each moment's kill point)."""
-CASES = [(m, "stale") for m in STALE] + [("child_opened", "fresh")]
-"""...and with a fresh one, the moment a child run exists and Tune restores the trial itself
-(the path where nothing is adopted); the other fresh moments take the same path."""
+CASES = [(m, "stale") for m in STALE] + [("first_result_recorded", "fresh")]
+"""...and with a fresh one, once the killed trial has a result: Tune restores the trial itself
+(the path where nothing is adopted). Earlier moments take the adopting path even with a fresh
+snapshot: a reused actor starts a trial in the same Tune step that adds it, so no snapshot
+can hold the trial before it trains."""
 
 
 @pytest.mark.slow

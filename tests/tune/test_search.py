@@ -14,6 +14,7 @@ from rsearch.spec import load_recipe, load_spec
 from rsearch.tune.driver import run_search
 from tests.study_helpers import load_study, run_best, run_trials
 from tests.tune.conftest import write_spec
+from tests.tune.leaks import assert_nothing_left
 from tests.tune.mlflow_checks import epoch_steps, search_runs
 
 pytestmark = pytest.mark.slow
@@ -63,6 +64,14 @@ def test_asha_search_prunes_and_exports(ray_2cpu: None, tmp_path: Path) -> None:
         else:
             assert child.info.status == "FINISHED"
     assert parent.info.status == "FINISHED"
+
+    # The trials ran on their drivers' resident Train runs: fewer runs than trials, each
+    # trial's checkpoints named after it; and the finished search leaves nothing running.
+    train = info.run_dir / "train"
+    assert 1 <= len([d for d in train.iterdir() if d.is_dir()]) < len(trials)
+    for t in trials:
+        assert list(train.glob(f"*/{t.user_attrs['tune_trial_id']}-*-e*/checkpoint.pt")), t
+    assert_nothing_left()
 
     _, best = run_best(info.run_dir)
     assert best[0].values == [max(t.values[0] for t in trials if t.values)]
