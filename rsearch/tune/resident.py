@@ -257,7 +257,7 @@ class _Reporter:
     def _persisted(self, name: str) -> str:
         import ray.train
 
-        from rsearch.tune.forward import checkpoint_uri
+        from rsearch.tune.persisted import checkpoint_uri
 
         ctx = self._storage_context
         checkpoint = ray.train.Checkpoint(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rsearch.settings import is_uri, local_path, uri_join, with_fs_path
-from rsearch.tune.forward import checkpoint_uri
+from rsearch.tune.persisted import checkpoint_uri
 from rsearch.tune.storage import download_trial_results, fs_path, upload_files
 
 MINIO = "s3://bucket/runs?endpoint_override=127.0.0.1:9000&scheme=http&region=us-east-1"
