@@ -150,6 +150,26 @@ METRICS: tuple[MetricInfo, ...] = (
         when="last",
     ),
     MetricInfo(
+        "infer_spread_pct",
+        "inference throughput spread",
+        "%",
+        None,
+        "Coefficient of variation of the batched pass time over the measurement's timed "
+        "windows (rsearch.train.measure's protocol).",
+        when="last",
+        summary=True,
+    ),
+    MetricInfo(
+        "infer_latency_spread_pct",
+        "inference latency spread",
+        "%",
+        None,
+        "Coefficient of variation of the batch-of-1 pass time over the measurement's timed "
+        "windows.",
+        when="last",
+        summary=True,
+    ),
+    MetricInfo(
         "epoch_s",
         "epoch time",
         "s",

@@ -25,7 +25,6 @@ from rsearch.train.distributed import (
     setup_distributed,
     teardown_distributed,
 )
-from rsearch.train.measure import inference_speed
 from rsearch.train.optim import base_optimizer
 from rsearch.train.runtime import autocast, deterministic, device_type, synchronize
 from rsearch.train.session import (
@@ -37,6 +36,7 @@ from rsearch.train.session import (
     restore,
     save_checkpoint,
 )
+from rsearch.train.speed import Pauses, measured_speed
 from rsearch.train.sums import EvalSums, TrainSums
 
 Reporter = Callable[[Metrics, str | None], None]
@@ -53,6 +53,7 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     *,
     threads: int | None = None,
+    speed_cache: str | Path | None = None,
 ) -> Metrics:
     """Train a recipe and return the final epoch's metrics.
 
@@ -63,6 +64,8 @@ def fit(
             exists when fit starts, training resumes from it.
         threads: CPU threads for torch and data decoding; None uses the CPUs the process
             may run on, split among the ranks started together on its node.
+        speed_cache: the run's cache of inference speeds (a JSON file), consulted before
+            the user's shared one; None consults the shared one only (rsearch.train.speed).
 
     Returns:
         The final epoch's metrics, named and described in rsearch.spec.metrics: epoch,
@@ -70,13 +73,14 @@ def fit(
         gflops, the compute spent (epoch_train_flops, epoch_eval_flops, total_flops,
         device_s, total_device_s, fidelity), the epoch's train_image_size, train_fraction
         and eval_image_size, device_kind (text), infer_images_per_s, infer_latency_ms,
-        infer_latency_ms_batch, and ema_val_top1/ema_val_loss when EMA is on.
+        infer_latency_ms_batch, infer_spread_pct, infer_latency_spread_pct, and
+        ema_val_top1/ema_val_loss when EMA is on.
 
     Raises:
         TrainInputError: data, model or recipe values that cannot be trained with, or
             threads below 1.
     """
-    return run_training(recipe, report, checkpoint_dir, threads=threads)
+    return run_training(recipe, report, checkpoint_dir, threads=threads, speed_cache=speed_cache)
 
 
 def run_training(
@@ -85,6 +89,8 @@ def run_training(
     checkpoint_dir: str | Path | None = None,
     on_step: StepHook | None = None,
     threads: int | None = None,
+    *,
+    speed_cache: str | Path | None = None,
 ) -> Metrics:
     """fit, with a per-step hook for progress display."""
     kind = device_type(recipe.device)
@@ -95,7 +101,7 @@ def run_training(
             state = read_checkpoint(checkpoint_dir, ctx)
             if state is not None:
                 restore(session, state)
-            return _train(session, report, checkpoint_dir, on_step)
+            return _train(session, report, checkpoint_dir, on_step, speed_cache)
     finally:
         teardown_distributed(ctx)
 
@@ -105,9 +111,10 @@ def _train(
     report: Reporter | None,
     checkpoint_dir: str | Path | None,
     on_step: StepHook | None,
+    speed_cache: str | Path | None,
 ) -> Metrics:
     for epoch in range(session.start_epoch, session.recipe.epochs):
-        metrics = run_epoch(session, epoch, on_step)
+        metrics = run_epoch(session, epoch, on_step, speed_cache)
         session.history.append(metrics)
         written = save_checkpoint(session, checkpoint_dir)
         if report is not None:
@@ -116,34 +123,46 @@ def _train(
     return dict(session.history[-1])
 
 
-def run_epoch(session: Session, epoch: int, on_step: StepHook | None = None) -> Metrics:
-    """Train one epoch (0-based), evaluate, and return the epoch's reduced metrics."""
+def run_epoch(
+    session: Session,
+    epoch: int,
+    on_step: StepHook | None = None,
+    speed_cache: str | Path | None = None,
+) -> Metrics:
+    """Train one epoch (0-based), evaluate, and return the epoch's reduced metrics.
+
+    The last epoch adds the inference speed (rsearch.train.speed; speed_cache as in fit).
+    Time spent waiting for another trial's speed measurement on the node is not counted.
+    """
     start = time.perf_counter()
+    pauses = Pauses(session.device)
     enter_epoch(session, epoch)
     session.scheduler.step(epoch)
     lr = base_optimizer(session.step.optimizer).param_groups[0]["lr"]
-    train_sums, train_s = train_epoch(session, epoch, on_step)
-    val_sums = _evaluate_model(session, session.model)
+    train_sums, train_s = train_epoch(session, epoch, on_step, pauses)
+    val_sums = _evaluate_model(session, session.model, pauses)
     ema = session.step.ema
-    ema_sums = _evaluate_model(session, ema.module) if ema is not None else None
-    seconds = (train_s, time.perf_counter() - start)
+    ema_sums = _evaluate_model(session, ema.module, pauses) if ema is not None else None
+    seconds = (train_s, time.perf_counter() - start - pauses.seconds)
     reduced, work = _reduce(session, epoch, train_sums, val_sums, ema_sums, seconds)
     metrics: Metrics = {"epoch": epoch + 1, **reduced, "lr": lr, **session.cost}
     metrics.update(epoch_compute(session.costs, work, session.history))
     metrics["device_kind"] = session.device_kind
     if epoch + 1 == session.recipe.epochs:
-        metrics.update(_measure_inference(session))
+        metrics.update(_measure_inference(session, speed_cache))
     return metrics
 
 
 def train_epoch(
-    session: Session, epoch: int, on_step: StepHook | None = None
+    session: Session, epoch: int, on_step: StepHook | None = None, pauses: Pauses | None = None
 ) -> tuple[TrainSums, float]:
-    """One pass over this rank's training batches.
+    """One pass over this rank's training batches, pausing at step boundaries when told.
 
     Returns:
-        (this rank's sums, seconds the loop took).
+        (this rank's sums, seconds the loop took without its pauses).
     """
+    pauses = pauses or Pauses(session.device)
+    paused_before = pauses.seconds
     batches = session.data.train
     batches.set_epoch(epoch)
     steps = len(batches)
@@ -157,12 +176,13 @@ def train_epoch(
         images += labels.shape[0]
         if on_step is not None:
             on_step(epoch + 1, index, steps)
+        pauses.check()
     synchronize(session.device)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start - (pauses.seconds - paused_before)
     return TrainSums(loss=loss_sum.item(), images=float(images)), seconds
 
 
-def _evaluate_model(session: Session, model: nn.Module) -> EvalSums:
+def _evaluate_model(session: Session, model: nn.Module, pauses: Pauses) -> EvalSums:
     average_batchnorm(model, session.ctx)
     return evaluate(
         model,
@@ -170,6 +190,7 @@ def _evaluate_model(session: Session, model: nn.Module) -> EvalSums:
         session.eval_transform,
         session.dtype,
         session.data.num_classes,
+        pauses,
     )
 
 
@@ -180,8 +201,12 @@ def evaluate(
     transform: EvalTransform,
     dtype: torch.dtype | None,
     num_classes: int,
+    pauses: Pauses | None = None,
 ) -> EvalSums:
-    """Exact sums over this rank's validation images (not batch averages)."""
+    """Exact sums over this rank's validation images (not batch averages).
+
+    With pauses, waits between batches while a speed measurement runs on the node.
+    """
     was_training = model.training
     model.eval()
     k = min(5, num_classes)
@@ -197,6 +222,8 @@ def evaluate(
         top1 = top1 + hits[:, 0].sum()
         top5 = top5 + hits.any(dim=1).sum()
         images += labels.numel()
+        if pauses is not None:
+            pauses.check()
     model.train(was_training)
     return EvalSums(loss=loss.item(), top1=top1.item(), top5=top5.item(), images=float(images))
 
@@ -240,15 +267,9 @@ def _reduce(
     return out, work
 
 
-def _measure_inference(session: Session) -> dict[str, float]:
+def _measure_inference(session: Session, speed_cache: str | Path | None) -> dict[str, float]:
     # Rank 0 measures alone (ranks sharing a node would slow each other) and shares the numbers.
     result = None
     if session.ctx.is_main:
-        result = inference_speed(
-            session.model,
-            session.eval_size,
-            session.device,
-            session.dtype,
-            session.recipe.channels_last,
-        )
+        result = measured_speed(session, speed_cache)
     return broadcast_object(result, session.ctx)

@@ -1,10 +1,30 @@
-"""Model cost and speed on the node it runs on: parameters, FLOPs, inference throughput/latency."""
+"""Model cost and speed on the node it runs on: parameters, FLOPs, inference throughput/latency.
+
+Inference speed protocol (inference_speed): the model in eval mode, under torch.inference_mode,
+at the training precision (autocast dtype) and memory layout, with the CPU threads torch is set
+to, on random images at the final evaluation resolution. Batch 1 and then INFER_BATCH are
+timed, each so:
+
+1. An untimed warm-up window as long as a timed one, of WARMUP_PASSES passes at least
+   (allocation, kernel selection, cold caches).
+2. REPEATS timed windows of MEASURE_SECONDS / REPEATS each (at least MIN_PASSES passes); each
+   pass is synchronised with the device, and a window keeps the median of its pass times.
+3. The reported time is the median of the windows' medians; the spread is their coefficient of
+   variation (sample standard deviation over the mean, in %).
+
+Throughput is INFER_BATCH over the median batched time; latency the median batch-1 time.
+Noise only ever slows a pass, and a median of medians shrugs off a disturbed window or two;
+the spread says how steady the node was. The numbers are only as good as the quiet around
+them: rsearch.train.speed measures once per architecture and hardware, pausing the node's
+other trials meanwhile, and caches the result.
+"""
 
 from __future__ import annotations
 
 import statistics
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -19,7 +39,17 @@ INFER_BATCH = 64
 compare on the same footing."""
 
 MEASURE_SECONDS = 1.0
-"""Time spent timing each batch size (after warmup): long enough for a stable median."""
+"""Timed seconds per batch size (after the warm-up), shared out among the REPEATS windows."""
+
+REPEATS = 5
+"""Timed windows per batch size: the median of five tolerates two disturbed windows."""
+
+WARMUP_PASSES = 2
+"""Untimed passes before the windows, at least (the warm-up lasts a window)."""
+
+MIN_PASSES = 1
+"""Passes a window times at least, however long they take (a big model on a CPU takes
+seconds a pass: the measurement stays at warm-up + REPEATS passes)."""
 
 
 def params_m(model: nn.Module) -> float:
@@ -187,26 +217,46 @@ def model_cost(recipe: Recipe) -> dict[str, float]:
     return cost(model, final_eval_size(recipe.data))
 
 
-def _median_seconds(
-    model: nn.Module,
-    x: torch.Tensor,
-    dtype: torch.dtype | None,
-    warmup: int,
-    min_iters: int,
-    budget_s: float,
-) -> float:
+@dataclass(frozen=True)
+class Timing:
+    """The protocol's numbers for one input batch: the median window and the spread."""
+
+    seconds: float
+    """The median over the windows of each window's median pass time."""
+    spread_pct: float
+    """Coefficient of variation of the windows' medians, in % (0 with a single window)."""
+
+
+def time_passes(
+    model: nn.Module, x: torch.Tensor, dtype: torch.dtype | None, window_s: float, repeats: int
+) -> Timing:
+    """Time forward passes of x under the protocol of this module's docstring."""
     with torch.inference_mode(), autocast(x.device, dtype):
-        for _ in range(warmup):  # first calls pay for allocation and kernel selection
-            model(x)
+        # First calls pay for allocation, kernel selection and cold caches: an untimed window.
+        _window(model, x, window_s, WARMUP_PASSES)
+        medians = [statistics.median(_window(model, x, window_s)) for _ in range(repeats)]
+    return Timing(statistics.median(medians), _cv_pct(medians))
+
+
+def _window(
+    model: nn.Module, x: torch.Tensor, window_s: float, min_passes: int = MIN_PASSES
+) -> list[float]:
+    """Each pass's seconds, for window_s and at least min_passes passes."""
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_passes or time.perf_counter() - start < window_s:
+        tick = time.perf_counter()
+        model(x)
         synchronize(x.device)
-        times: list[float] = []
-        start = time.perf_counter()
-        while len(times) < min_iters or time.perf_counter() - start < budget_s:
-            tick = time.perf_counter()
-            model(x)
-            synchronize(x.device)
-            times.append(time.perf_counter() - tick)
-    return statistics.median(times)
+        times.append(time.perf_counter() - tick)
+    return times
+
+
+def _cv_pct(values: list[float]) -> float:
+    """Sample standard deviation over the mean, in %."""
+    if len(values) < 2:
+        return 0.0
+    return 100.0 * statistics.stdev(values) / statistics.fmean(values)
 
 
 def inference_speed(
@@ -216,32 +266,40 @@ def inference_speed(
     dtype: torch.dtype | None,
     channels_last: bool,
     batch: int = INFER_BATCH,
-    budget_s: float | None = None,
+    window_s: float | None = None,
+    repeats: int = REPEATS,
 ) -> dict[str, float]:
     """Inference throughput and latency in eval mode, at the training precision and layout.
 
-    Each measurement runs 2 warmup passes, then passes until budget_s (default
-    MEASURE_SECONDS) has elapsed (at least 3) and keeps the median.
+    Batch 1 and then `batch` are each timed under the protocol of this module's docstring.
+    The caller keeps other work off the device (rsearch.train.speed does, per node).
+
+    Args:
+        window_s: seconds of each timed window (default MEASURE_SECONDS / repeats).
+        repeats: timed windows per batch size.
 
     Returns:
         infer_images_per_s (batch images per median second), infer_latency_ms (batch 1),
-        infer_latency_ms_batch (the whole batch).
+        infer_latency_ms_batch (the whole batch), infer_spread_pct and
+        infer_latency_spread_pct (the windows' coefficient of variation at `batch` and at 1).
     """
     gen = torch.Generator().manual_seed(0)  # leaves the training generators untouched
     layout = torch.channels_last if channels_last else torch.contiguous_format
+    window = MEASURE_SECONDS / repeats if window_s is None else window_s
     was_training = model.training
     model.eval()
     try:
-        seconds = {}
+        timings = {}
         for n in (1, batch):
             x = torch.randn(n, 3, image_size, image_size, generator=gen)
             x = x.to(device).contiguous(memory_format=layout)
-            budget = MEASURE_SECONDS if budget_s is None else budget_s
-            seconds[n] = _median_seconds(model, x, dtype, 2, 3, budget)
+            timings[n] = time_passes(model, x, dtype, window, repeats)
     finally:
         model.train(was_training)
     return {
-        "infer_images_per_s": batch / seconds[batch],
-        "infer_latency_ms": seconds[1] * 1e3,
-        "infer_latency_ms_batch": seconds[batch] * 1e3,
+        "infer_images_per_s": batch / timings[batch].seconds,
+        "infer_latency_ms": timings[1].seconds * 1e3,
+        "infer_latency_ms_batch": timings[batch].seconds * 1e3,
+        "infer_spread_pct": timings[batch].spread_pct,
+        "infer_latency_spread_pct": timings[1].spread_pct,
     }

@@ -94,6 +94,8 @@ def test_trial_summary_is_the_tables_summary_entries() -> None:
         "train_images_per_s",
         "infer_images_per_s",
         "infer_latency_ms",
+        "infer_spread_pct",
+        "infer_latency_spread_pct",
     }
 
 

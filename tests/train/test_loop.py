@@ -37,7 +37,13 @@ EPOCH_KEYS = {
     "eval_image_size",
     "device_kind",
 }
-FINAL_KEYS = {"infer_images_per_s", "infer_latency_ms", "infer_latency_ms_batch"}
+FINAL_KEYS = {
+    "infer_images_per_s",
+    "infer_latency_ms",
+    "infer_latency_ms_batch",
+    "infer_spread_pct",
+    "infer_latency_spread_pct",
+}
 TIMES = {"epoch_s", "train_images_per_s", "device_s", "total_device_s", *FINAL_KEYS}
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from rsearch.train import TrainInputError, model_cost
+from rsearch.train import TrainInputError, measure, model_cost
 from rsearch.train.measure import cost, inference_speed
 from rsearch.train.model import build_model
 from tests.train.train_helpers import RecipeFactory
@@ -62,10 +64,36 @@ def test_model_cost_rejects_bad_models(make_recipe: RecipeFactory) -> None:
 def test_inference_speed(make_recipe: RecipeFactory) -> None:
     model = build_model(make_recipe(), 4).train()
     speed = inference_speed(
-        model, 16, torch.device("cpu"), None, channels_last=True, batch=16, budget_s=0.05
+        model, 16, torch.device("cpu"), None, channels_last=True, batch=16, window_s=0.01
     )
-    assert set(speed) == {"infer_images_per_s", "infer_latency_ms", "infer_latency_ms_batch"}
+    assert set(speed) == {
+        "infer_images_per_s",
+        "infer_latency_ms",
+        "infer_latency_ms_batch",
+        "infer_spread_pct",
+        "infer_latency_spread_pct",
+    }
     assert all(v > 0 for v in speed.values())
-    assert speed["infer_latency_ms_batch"] > speed["infer_latency_ms"]
     assert speed["infer_images_per_s"] == pytest.approx(16e3 / speed["infer_latency_ms_batch"])
     assert model.training  # put back as it was
+
+
+def test_time_passes_keeps_the_median_window_and_their_spread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A fake clock that only the model moves: the warm-up passes last 50 s, the timed ones
+    # 1, 2, 3, 4 and 100 s. With no window time each window times one pass (MIN_PASSES).
+    clock = {"now": 0.0}
+    durations = iter([50.0, 50.0, 1.0, 2.0, 3.0, 4.0, 100.0])
+
+    def model(x: torch.Tensor) -> torch.Tensor:
+        clock["now"] += next(durations)
+        return x
+
+    monkeypatch.setattr(measure, "time", SimpleNamespace(perf_counter=lambda: clock["now"]))
+    assert (measure.WARMUP_PASSES, measure.MIN_PASSES) == (2, 1)
+    timing = measure.time_passes(model, torch.zeros(2, 3), None, window_s=0.0, repeats=5)
+    assert next(durations, None) is None  # every pass ran, no more
+    assert timing.seconds == 3.0  # the disturbed window does not move the median
+    cv = 100 * statistics.stdev([1, 2, 3, 4, 100]) / statistics.fmean([1, 2, 3, 4, 100])
+    assert timing.spread_pct == pytest.approx(cv)

@@ -27,6 +27,7 @@ STAGES = [{"epochs": 1, "image_size": 16, "fraction": 0.25}, {"epochs": 1, "imag
 
 TIMES = {"epoch_s", "train_images_per_s", "device_s", "total_device_s"}
 TIMES |= {"infer_images_per_s", "infer_latency_ms", "infer_latency_ms_batch"}
+TIMES |= {"infer_spread_pct", "infer_latency_spread_pct"}
 
 
 def _untimed(reports: Reports) -> list[dict[str, Any]]:
