@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from rsearch.errors import UserError
-from rsearch.spec.recipe import ModelConfig, Recipe
+from rsearch.machine import DeviceKind
+from rsearch.spec.recipe import ModelConfig, Recipe, architecture
 from rsearch.spec.search import BudgetUnit, Resources
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from rsearch.plan.throughput import Speed
     from rsearch.train.sources import ImageCounts
 
-DeviceKind = Literal["cpu", "gpu"]
 SpeedSource = Literal["measured", "reference", "nominal"]
 """Where device time comes from: measured here, a reference model's FLOPs/s measured here, or
 a nominal FLOPs/s (no such device here)."""
@@ -290,7 +290,7 @@ def model_flops(recipe: Recipe, image_size: int, kind: Literal["train", "forward
 
 
 FLOPS_CACHE = "flops"
-"""Counted FLOPs per architecture and resolution on disk (rsearch.plan.cache), by torch and
+"""Counted FLOPs per architecture and resolution on disk (rsearch.cache), by torch and
 timm version: counting an EfficientNet's training pass takes seconds, every later plan or
 admission check reads it."""
 
@@ -299,7 +299,7 @@ admission check reads it."""
 def _flops(model_key: str, num_classes: int, image_size: int, kind: str) -> float:
     from importlib import metadata
 
-    from rsearch.plan.cache import JsonCache
+    from rsearch.cache import JsonCache
     from rsearch.train.measure import forward_flops, train_flops
 
     versions = {name: metadata.version(name) for name in ("torch", "timm")}
@@ -347,16 +347,6 @@ def _fidelity(model_key: str, num_classes: int, schedule_key: str) -> tuple[floa
         epochs=schedule["epochs"],
     )
     return tuple(epoch_fidelity(_build_meta(model_key, num_classes), recipe))
-
-
-ARCHITECTURE = ("name", "small_stem", "depth_multiplier", "width_multiplier", "layers")
-"""The model fields that shape the architecture. Dropout and stochastic depth scale
-activations (no multiply-add is counted for them) and weights do not change a count."""
-
-
-def architecture(model: ModelConfig) -> str:
-    """The fields of a model section that shape its architecture, as JSON."""
-    return json.dumps(model.model_dump(mode="json", include=set(ARCHITECTURE)), sort_keys=True)
 
 
 def _model_key(recipe: Recipe) -> str:

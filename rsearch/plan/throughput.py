@@ -11,7 +11,7 @@ loading are not timed.
 
 Measurements are cached in `throughput.json` under rsearch's cache directory ($RSEARCH_CACHE,
 else ~/.cache/rsearch), keyed by everything above plus the device's name and the torch version
-(rsearch.plan.cache: replaced atomically, an unreadable file ignored with a warning).
+(rsearch.cache: replaced atomically, an unreadable file ignored with a warning).
 
 Without measuring (`--no-measure`), seconds come from FLOPs: a trial's training FLOPs per image
 over the FLOPs/s of a reference model (resnet18 at 32 px, batch 32) measured once per device
@@ -22,7 +22,6 @@ machine) is priced at NOMINAL_FLOPS_PER_S, and the plan says so.
 from __future__ import annotations
 
 import json
-import platform
 import statistics
 import time
 import warnings
@@ -30,16 +29,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from rsearch.plan.cache import JsonCache
+from rsearch.cache import JsonCache
+from rsearch.machine import DeviceKind, device_name
 from rsearch.plan.cost import (
-    DeviceKind,
     SpeedSource,
-    architecture,
     device_kind,
     model_flops,
     worker_threads,
 )
-from rsearch.spec.recipe import ModelConfig, Recipe
+from rsearch.spec.recipe import ModelConfig, Recipe, architecture
 from rsearch.spec.search import Resources
 
 CACHE_NAME = "throughput"
@@ -139,27 +137,6 @@ def has_device(kind: DeviceKind) -> bool:
     import torch
 
     return kind == "cpu" or torch.cuda.is_available()
-
-
-def device_name(kind: DeviceKind) -> str:
-    """This machine's device of a kind, named (a cache entry is only good for that device)."""
-    if kind == "gpu":
-        import torch
-
-        if torch.cuda.is_available():
-            return f"cuda:{torch.cuda.get_device_name(0)}"
-        return "cuda:absent"
-    return f"cpu:{_cpu_name()}"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 # --- the measurement --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from rsearch.spec.names import suggest
 
 Direction = Literal["max", "min"]
-When = Literal["epoch", "ema", "last"]
+When = Literal["epoch", "ema", "last", "start"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class MetricInfo:
     description: str
     """One sentence on how it is measured."""
     when: When = "epoch"
-    """Reported every epoch, every epoch when EMA is on ('ema'), or after the last one."""
+    """Reported every epoch, every epoch when EMA is on ('ema'), after the last one, or with a
+    trial's first result by the trial driver, not by fit ('start')."""
     summary: bool = False
     """Kept with each trial's final result in the Optuna study (reports read it there)."""
     text: bool = False
@@ -175,6 +176,15 @@ METRICS: tuple[MetricInfo, ...] = (
         "s",
         "min",
         "Wall time of the epoch (training and evaluation) on its slowest worker.",
+    ),
+    MetricInfo(
+        "startup_s",
+        "trial start-up",
+        "s",
+        None,
+        "Seconds from the trial driver's start to the start of the first epoch it reports: "
+        "Ray Train start-up (or a warm run's next job), model, data and checkpoint restore.",
+        when="start",
     ),
     MetricInfo("lr", "learning rate", "", None, "The learning rate the epoch trained with."),
     MetricInfo(

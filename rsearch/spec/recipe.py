@@ -7,6 +7,7 @@ search space addresses it by a dotted path (`optim.lr`, `augment.mixup`). Compon
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -276,3 +277,13 @@ class Recipe(Strict):
                 return (stage.image_size or self.data.image_size, stage.fraction or 1.0)
             start += stage.epochs
         return self.data.image_size, 1.0
+
+
+ARCHITECTURE = ("name", "small_stem", "depth_multiplier", "width_multiplier", "layers")
+"""The model fields that shape the architecture. Dropout and stochastic depth scale
+activations (no multiply-add is counted for them) and weights do not change a count."""
+
+
+def architecture(model: ModelConfig) -> str:
+    """The fields of a model section that shape its architecture, as JSON."""
+    return json.dumps(model.model_dump(mode="json", include=set(ARCHITECTURE)), sort_keys=True)

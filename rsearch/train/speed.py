@@ -4,10 +4,10 @@ The timing itself is rsearch.train.measure's (its docstring states the protocol)
 decides when it runs, so that every trial of one architecture reports the same numbers.
 
 - **Key.** A measurement is good for one SpeedKey: the architecture (the model fields that
-  shape the network, rsearch.plan.cost.ARCHITECTURE) and its class count, the evaluation
+  shape the network, rsearch.spec.recipe.ARCHITECTURE) and its class count, the evaluation
   resolution, the inference batch, the autocast dtype, the memory layout, the device kind
   ('cpu' or the GPU's name) and the CPU threads torch uses.
-- **Two caches** (rsearch.plan.cache.JsonCache files, replaced atomically): the run's own
+- **Two caches** (rsearch.cache.JsonCache files, replaced atomically): the run's own
   (`fit(speed_cache=...)`, consulted first, keyed as above) and the user's shared one,
   `speed.json` under rsearch's cache directory, keyed additionally by the hardware (the CPU's
   model name) and the torch version, so a later search on the same machine reuses it. A hit in
@@ -43,9 +43,9 @@ from typing import Any, Literal
 
 import torch
 
-from rsearch.plan.cache import JsonCache
-from rsearch.plan.cost import architecture
-from rsearch.plan.throughput import device_name
+from rsearch.cache import JsonCache
+from rsearch.machine import device_name
+from rsearch.spec.recipe import architecture
 from rsearch.train.measure import INFER_BATCH, inference_speed
 from rsearch.train.runtime import synchronize
 from rsearch.train.session import Session

@@ -25,6 +25,7 @@ from rsearch.rundir import (
     RECORD_FILES,
     SPEC_AS_WRITTEN,
     SPEC_RESOLVED,
+    SPEED_FILE,
     STUDY_FILE,
     TRAIN_DIR,
     Run,
@@ -35,7 +36,13 @@ from rsearch.rundir import (
     write_atomic,
     write_manifest,
 )
-from rsearch.settings import StorageRoot, resolve_storage, resolve_tracking_uri, uri_join
+from rsearch.settings import (
+    StorageRoot,
+    is_uri,
+    resolve_storage,
+    resolve_tracking_uri,
+    uri_join,
+)
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.capacity import concurrency
 from rsearch.tune.cluster import ClusterResources, connect
@@ -292,7 +299,9 @@ def make_tuner(
     from rsearch.tune.study_callback import StudyCallback
 
     place = experiment or TuneExperiment.first(spec, run_dir, storage_root)
-    setup = TrialSetup.from_spec(spec, place.train_root)
+    # Local storage: every worker reaches the run directory (one node, or a shared mount).
+    speed = None if is_uri(place.train_root) else str(run_dir / SPEED_FILE)
+    setup = TrialSetup.from_spec(spec, place.train_root, speed)
     searcher = OptunaSearcher(
         spec, place.study_file, spec.budget_epochs, trials=place.trials, extension=place.extension
     )

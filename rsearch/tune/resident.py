@@ -208,7 +208,8 @@ def run_job(job: dict[str, Any], board: Any, config: dict[str, Any]) -> None:
                 _copy(Path(src) / CHECKPOINT_FILE, Path(local) / CHECKPOINT_FILE)
         try:
             # Ray starts workers with OMP_NUM_THREADS=1: torch gets a thread per CPU held.
-            fit(recipe, report, checkpoint_dir=local, threads=max(1, int(config["cpus"])))
+            threads = max(1, int(config["cpus"]))
+            fit(recipe, report, local, threads=threads, speed_cache=config.get("speed_cache"))
         except TrialStopped:
             pass
         except Exception:

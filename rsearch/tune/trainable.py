@@ -31,6 +31,7 @@ from rsearch.tune.rungs import with_ticks
 
 POINTER_FILE = "train_checkpoint.json"
 STARTUP_METRIC = "startup_s"
+"""The trial driver's own metric (rsearch.spec.metrics), on a trial's first result."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,13 @@ class TrialSetup:
     gpus_per_worker: float
     max_failures: int
     train_storage: str
+    speed_cache: str | None = None
+    """The run's inference-speed cache file, when every worker reaches the run directory."""
 
     @classmethod
-    def from_spec(cls, spec: SearchSpec, train_storage: str) -> TrialSetup:
+    def from_spec(
+        cls, spec: SearchSpec, train_storage: str, speed_cache: str | None = None
+    ) -> TrialSetup:
         """The setup of a spec's trials, their Train runs stored under train_storage."""
         res = spec.resources
         return cls(
@@ -55,6 +60,7 @@ class TrialSetup:
             gpus_per_worker=res.gpus_per_worker,
             max_failures=spec.search.max_failures,
             train_storage=train_storage,
+            speed_cache=speed_cache,
         )
 
     def recipe(self, params: dict[str, Any]) -> Recipe:
@@ -103,6 +109,7 @@ def _trainer(setup: TrialSetup, board: Any, name: str) -> Any:
             "board": board,
             "cpus": setup.cpus_per_worker,
             "train_storage": setup.train_storage,
+            "speed_cache": setup.speed_cache,
         },
         scaling_config=ScalingConfig(
             num_workers=setup.workers, use_gpu=use_gpu, resources_per_worker=per_worker

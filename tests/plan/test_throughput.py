@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from rsearch.cache import JsonCache
 from rsearch.plan import FlopsRateSpeed, MeasuredSpeed, ThroughputCache
-from rsearch.plan.cache import JsonCache
 from rsearch.plan.cost import model_flops
 from rsearch.plan.throughput import (
     NOMINAL_FLOPS_PER_S,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import torch
 
-from rsearch.plan.cache import JsonCache
+from rsearch.cache import JsonCache
 from rsearch.train import fit, speed
 from rsearch.train.speed import (
     CACHE_NAME,

@@ -59,6 +59,7 @@ def test_asha_search_prunes_and_exports(ray_2cpu: None, tmp_path: Path) -> None:
         assert child.data.params["optim.lr"] == str(t.params["optim.lr"])
         # The trainer's metrics (the metrics table), not Tune's bookkeeping
         assert "val_top1" in child.data.metrics and "time_total_s" not in child.data.metrics
+        assert child.data.metrics["startup_s"] > 0  # the driver's, on the first result
         if t.state == optuna.trial.TrialState.PRUNED:
             assert child.info.status == "KILLED" and child.data.tags["rsearch.pruned"] == "true"
         else:
