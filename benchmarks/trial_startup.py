@@ -104,24 +104,28 @@ def in_process(rec: Recipe, cpus: int) -> EpochClock:
     return clock
 
 
-def resident_jobs(rec: Recipe, cpus: int, jobs: int) -> list[EpochClock]:
-    """`jobs` runs of rec one after another on one resident Train run, each timed."""
+def alternate(rec: Recipe, cpus: int, rounds: int) -> tuple[list[EpochClock], list[EpochClock]]:
+    """`rounds` jobs of rec on one resident Train run, each followed by fit in this process.
+
+    Alternating keeps the two sides under the same load when other work shares the machine.
+    """
     from rsearch.tune.resident import ResidentRun, follow_job
     from rsearch.tune.trainable import _trainer
 
-    out = []
+    jobs, local = [], []
     with tempfile.TemporaryDirectory() as d:
         setup = TrialSetup(rec.model_dump(mode="json"), 1, cpus, 0, 0, d)
         run = ResidentRun(setup, lambda board, name: _trainer(setup, board, name), "bench")
-        for k in range(jobs):
+        for k in range(rounds):
             clock = EpochClock()
             job = rec.model_dump(mode="json")
             seq = ray.get(run.board.post_job.remote(f"job{k}", job, None, f"t{k}"))
             follow_job(run, seq, clock)
-            out.append(clock)
+            jobs.append(clock)
+            local.append(in_process(rec, cpus))
         run.close()
         run.join(30)
-    return out
+    return jobs, local
 
 
 def import_seconds(module: str) -> float:
@@ -172,35 +176,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    searches = {}
     with tempfile.TemporaryDirectory() as d:
-        warm, warm_wall = search_startups(args.trials, True, Path(d))
-        cold, cold_wall = search_startups(args.trials, False, Path(d))
+        for reuse in (True, False) if args.trials else ():  # --trials 0: steady state only
+            searches[reuse] = search_startups(args.trials, reuse, Path(d))
     rec = recipe(args.epochs)
-    jobs = resident_jobs(rec, 2, 3)
-    local = in_process(rec, 2)
+    jobs, local = alternate(rec, 2, args.rounds)
     ray.shutdown()
     imports = {m: import_seconds(m) for m in ("torch", "ray.train.torch", "rsearch.train")}
     phases = session_phases(rec, 2)
 
-    print(f"search: {args.trials} trials of 1 epoch, 2 at once, 1 worker x 1 CPU each")
-    for name, xs, wall in (("reused drivers", warm, warm_wall), ("fresh drivers", cold, cold_wall)):
+    if searches:
+        print(f"search: {args.trials} trials of 1 epoch, 2 at once, 1 worker x 1 CPU each")
+    for reuse, (xs, wall) in searches.items():
+        name = "reused drivers" if reuse else "fresh drivers"
         print(
             f"  {name:15s}: startup_s median {statistics.median(xs):5.1f} s "
             f"(min {min(xs):4.1f}, max {max(xs):4.1f}, n={len(xs)}), search wall {wall:5.1f} s"
         )
-    print("  goal: median <= 10 s")
     print(f"steady state: resnet18 digits 32 px batch 64, {args.epochs} epochs, 1 worker x 2 CPUs")
-    base = steady(local.epochs)
-    print(f"  in-process fit    : start-up {local.startup:5.1f} s, epoch {base:.2f} s")
-    for k, clock in enumerate(jobs):
-        epoch, kind = steady(clock.epochs), "cold" if k == 0 else "warm"
+    for k, (job, own) in enumerate(zip(jobs, local, strict=True)):
+        kind = "cold" if k == 0 else "warm"
+        ratio = steady(own.epochs) / steady(job.epochs)
         print(
-            f"  resident job {k} ({kind}): start-up {clock.startup:5.1f} s, "
-            f"epoch {epoch:.2f} s, speed vs in-process {base / epoch:.3f} (goal >= 0.95)"
+            f"  round {k}: resident job ({kind}) start-up {job.startup:5.1f} s, epoch "
+            f"{steady(job.epochs):.2f} s | in-process start-up {own.startup:4.1f} s, epoch "
+            f"{steady(own.epochs):.2f} s | speed ratio {ratio:.3f}"
         )
+    ratios = [steady(o.epochs) / steady(j.epochs) for j, o in zip(jobs, local, strict=True)]
+    median = statistics.median(ratios)
+    print(f"  median speed ratio resident / in-process: {median:.3f} (goal >= 0.95)")
     print("cold start, phase by phase (seconds)")
     for module, seconds in imports.items():
         print(f"  import {module:17s} (fresh process): {seconds:5.2f}")

@@ -11,8 +11,9 @@ Per epoch, rank 0 posts its metrics and the checkpoint Ray Train persisted; ever
 waits for the driver's decision, which comes once Tune has taken the result: train on, or stop
 (a scheduler's verdict). A stopped job ends at that epoch boundary, so the next trial starts
 on a free worker group at once. Failures keep Ray Train's and Tune's meaning: an exception in
-training ends the job with its error (the driver raises it, Tune retries the trial) and fails
-the worker group (Ray Train restarts it); a lost worker process or node is restarted by Ray
+training ends the job with its error (the driver raises it, Tune retries the trial); one
+worker stays up for the next job, several fail their group (their ranks may have parted in a
+collective) and Ray Train restarts it; a lost worker process or node is restarted by Ray
 Train and its workers resume the job from its last checkpoint.
 """
 
@@ -31,7 +32,7 @@ from rsearch.spec.recipe import Recipe
 CHECKPOINT_FILE = "checkpoint.pt"
 POLL_S = 0.5
 """Longest wait of one call on the board: bounds how late either side notices the other died."""
-CLOSE_WAIT_S = 10.0
+CLOSE_WAIT_S = 30.0
 """How long a stopping driver waits for its Train run to end cleanly before its actor goes."""
 KEEP_CHECKPOINTS = 2
 """Checkpoints kept per job: two, so one another trial is exploiting is not deleted under it."""
@@ -193,9 +194,11 @@ def run_job(job: dict[str, Any], board: Any, config: dict[str, Any]) -> None:
     """Train one job from its checkpoint (if any), reporting every epoch to Train and the board.
 
     Raises:
-        Exception: whatever training raised, after the job's end was posted with it (Ray Train
-            then fails the worker group, as it would without the board).
+        Exception: whatever training raised on several workers, after the job's end was
+            posted with it (Ray Train then restarts the worker group, whose ranks may have
+            parted in a collective). A single worker posts the error and stays up.
     """
+    import ray
     import ray.train
 
     from rsearch.train import fit
@@ -213,8 +216,10 @@ def run_job(job: dict[str, Any], board: Any, config: dict[str, Any]) -> None:
         except TrialStopped:
             pass
         except Exception:
-            board.post_end.remote(job["seq"], traceback.format_exc())
-            raise
+            ray.get(board.post_end.remote(job["seq"], traceback.format_exc()))
+            if report.world_size > 1:
+                raise  # the other ranks may wait in a collective: Ray Train restarts the group
+            return  # one worker: it stays up for the next trial, the failed one retried too
     if report.rank == 0:
         ray.get(board.post_end.remote(job["seq"], None))
 
@@ -228,6 +233,7 @@ class _Reporter:
         self.job, self.board, self.epochs, self.storage = job, board, epochs, storage
         context = ray.train.get_context()
         self.rank = context.get_world_rank()
+        self.world_size = context.get_world_size()
         self._storage_context = context.get_storage()
         self._kept: list[str] = []
 
