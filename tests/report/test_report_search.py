@@ -18,8 +18,9 @@ from tests.tune.conftest import ray_2cpu, write_spec  # noqa: F401  (ray_2cpu is
 
 pytestmark = pytest.mark.slow
 
-WITH_COMPUTE = [SECTIONS[0], "Compute", *SECTIONS[1:]]
-"""A real search keeps its compute record: the Compute section follows the summary."""
+WITH_COMPUTE = [SECTIONS[0], "Compute", *SECTIONS[1:], "Scaling"]
+"""A real search keeps its compute record: the Compute section follows the summary; it
+searches the resolution, so a Scaling section ends the report."""
 runner = CliRunner()
 
 
@@ -32,6 +33,12 @@ def test_run_writes_and_logs_the_report(ray_2cpu: None, tmp_path: Path) -> None:
         scheduler="{type: none}",
         epochs=2,
     )
+    # Two resolutions, so the trials' measured speeds differ (one architecture at one size is
+    # measured once and shared: it would have no speed front to draw).
+    size = "  data.image_size: {type: categorical, choices: [16, 24]}\n"
+    warm = "[" + ", ".join(f"{{data.image_size: {px}}}" for px in (16, 16, 24, 24)) + "]"
+    text = path.read_text().replace("space:\n", "space:\n" + size)
+    path.write_text(text.replace("search:\n", f"search:\n  warm_start: {warm}\n"))
     res = runner.invoke(app, ["run", str(path), "--no-live"])
     assert res.exit_code == 0, res.output
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -39,10 +46,14 @@ def test_run_writes_and_logs_the_report(ray_2cpu: None, tmp_path: Path) -> None:
     # `rsearch run` wrote the report itself, with every section and non-empty PNGs
     html = (run_dir / "report" / "report.html").read_text()
     assert re.findall(r"<h2>(.+?)</h2>", html) == WITH_COMPUTE
+    # one architecture at two sizes: no parameter front, and the report says why
+    assert "All 4 trials have the same parameter count" in html
+    assert not (run_dir / "report" / "pareto_params_m.png").exists()
     pngs = sorted((run_dir / "report").glob("*.png"))
     assert {p.name for p in pngs} >= {
         "pareto_infer_images_per_s.png",
         "pareto_infer_latency_ms.png",
+        "pareto_gflops.png",
         "importance.png",
         "parallel_coordinates.png",
         "learning_curves.png",
