@@ -36,7 +36,7 @@ def test_each_architecture_and_size_is_measured_once(
     path = write_spec(tmp_path, algorithm="random", scheduler="{type: none}", epochs=1)
     size = "  data.image_size: {type: categorical, choices: [16, 24]}\n"
     path.write_text(path.read_text().replace("space:\n", "space:\n" + size))
-    spec = load_spec(path, [f"search.warm_start={WARM}"])
+    spec = load_spec(path, [f"search.warm_start={WARM}", "base.data.fraction=0.2"])
     info = run_search(spec, path, live=False)
 
     trials = load_study(info.run_dir, spec).trials

@@ -27,7 +27,12 @@ def test_a_failing_trial_is_retried_then_failed_and_the_search_goes_on(
     path = write_spec(tmp_path, algorithm="random", trials=3, concurrent=1, epochs=1)
     mixup = "  augment.mixup: {type: categorical, choices: [0.0, 0.2]}\n"
     path.write_text(path.read_text().replace("space:\n", "space:\n" + mixup))
-    overrides = [f"search.warm_start={WARM}", "search.max_failures=1", "base.data.batch_size=63"]
+    overrides = [
+        f"search.warm_start={WARM}",
+        "search.max_failures=1",
+        "base.data.batch_size=63",
+        "base.data.fraction=0.2",
+    ]
     spec = load_spec(path, overrides)
     info = run_search(spec, path, live=False)
 
