@@ -81,7 +81,7 @@ class ThroughputKey:
     """Everything a training throughput depends on."""
 
     model: str
-    """The architecture (rsearch.plan.cost.architecture), as JSON."""
+    """The architecture (rsearch.spec.recipe.architecture), as JSON."""
     num_classes: int
     image_size: int
     batch: int

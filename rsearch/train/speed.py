@@ -78,7 +78,7 @@ class SpeedKey:
     """Everything an inference speed depends on, but the hardware."""
 
     model: str
-    """The architecture (rsearch.plan.cost.architecture), as JSON."""
+    """The architecture (rsearch.spec.recipe.architecture), as JSON."""
     num_classes: int
     image_size: int
     batch: int

@@ -75,6 +75,7 @@ class OptunaSearcher(Searcher):
         self._extension = extension
         self._numbers: dict[str, int] = {}  # Tune trial id -> Optuna trial number
         self._last_epoch: dict[str, int] = {}
+        self._counted_elsewhere = False  # see _count_finished_elsewhere; not pickled
         self._study: optuna.Study | None = None
         self._book: TrialBook | None = None
 
@@ -101,6 +102,7 @@ class OptunaSearcher(Searcher):
         # A searcher pickled by an rsearch before extensions (an interrupted run resumed).
         state.setdefault("_trials", state["_spec"].search.num_trials)
         state.setdefault("_extension", 0)
+        state["_counted_elsewhere"] = False  # an unpickled searcher counts again
         self.__dict__.update(state)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
@@ -140,8 +142,12 @@ class OptunaSearcher(Searcher):
         Trials can finish within seconds of each other: a driver killed before Tune's next
         experiment snapshot leaves the study holding finished trials that the restored Tune
         experiment (and this searcher's snapshot) never heard of. They count toward the
-        experiment's trials, so the resumed search proposes only the missing ones.
+        experiment's trials, so the resumed search proposes only the missing ones. Once per
+        searcher process (or restore) is enough: every trial it proposes is in its mapping.
         """
+        if self._counted_elsewhere:
+            return
+        self._counted_elsewhere = True
         known = set(self._numbers.values())
         for frozen in self.study.get_trials(deepcopy=False):
             tune_id = frozen.user_attrs.get(TUNE_TRIAL_ID_ATTR)
@@ -269,6 +275,7 @@ class OptunaSearcher(Searcher):
             state = pickle.load(f)
         self._numbers = state["numbers"]
         self._last_epoch = state["last_epoch"]
+        self._counted_elsewhere = False
 
 
 def _finite(value: Any) -> TypeGuard[float]:
