@@ -1,0 +1,37 @@
+"""What the reliability suite measured, kept for docs/reliability.md.
+
+Each reliability test states what it did, how often, and what was lost through `record`. When
+`RSEARCH_FIGURES` names a file, the rows are appended to it as JSON lines, and
+`benchmarks/reliability_table.py` renders them as the table in docs/reliability.md; otherwise
+they are only checked by the tests' own assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+FIGURES_ENV = "RSEARCH_FIGURES"
+"""Environment variable naming the JSON-lines file the suite's figures are appended to."""
+
+
+def record(case: str, done: str, times: int, lost: str, **measured: Any) -> None:
+    """Append one row of figures (a no-op unless RSEARCH_FIGURES is set).
+
+    Args:
+        case: The failure or load the test injected, e.g. "driver SIGKILL + resume".
+        done: What was done, in a few words.
+        times: How many times it was done.
+        lost: What was lost (e.g. "nothing", "≤ 1 epoch of one trial").
+        **measured: Any numbers worth reporting (seconds, MB, counts).
+    """
+    target = os.environ.get(FIGURES_ENV)
+    if not target:
+        return
+    row = {"case": case, "done": done, "times": times, "lost": lost, "at": time.time()}
+    row.update(measured)
+    with Path(target).open("a", encoding="utf-8") as f:
+        f.write(json.dumps(row, sort_keys=True) + "\n")
