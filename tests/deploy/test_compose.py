@@ -215,3 +215,15 @@ def test_docker_compose_refuses_to_start_without_the_token() -> None:
     result = _compose_config({"POSTGRES_PASSWORD": "pw"})
     assert result.returncode != 0
     assert "RAY_AUTH_TOKEN" in result.stderr
+
+
+def test_mlflow_shares_no_volume_with_the_ray_nodes(compose: dict[str, Any]) -> None:
+    """The Ray nodes' volume holds Tune's pickled state; MLflow must not be able to write it."""
+    services = compose["services"]
+
+    def volumes(name: str) -> set[str]:
+        return {v.split(":", 1)[0] for v in services[name].get("volumes", [])}
+
+    ray = volumes("ray-head") | volumes("ray-worker")
+    assert ray == {"rsearch-storage"}
+    assert volumes("mlflow") and volumes("mlflow").isdisjoint(ray)
