@@ -204,8 +204,12 @@ def _client(address: DashboardAddress, token: Token | None) -> JobSubmissionClie
     from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
+    # Without a token of ours, Ray's client adds one it loads itself when $RAY_AUTH_MODE is
+    # `token` (~/.ray/auth_token, whatever the address): an Authorization header of our own,
+    # empty, makes it add none.
+    headers = token.headers() if token else {"Authorization": ""}
     try:
-        return JobSubmissionClient(address.url, headers=token.headers() if token else None)
+        return JobSubmissionClient(address.url, headers=headers)
     except AuthenticationError:
         raise UserError(
             f"the Ray cluster at {address.url} refused the auth token; {HOW_TO_SUPPLY}"

@@ -8,7 +8,10 @@ Two ports on 127.0.0.1 are two origins, as a browser or `requests` counts them.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +29,7 @@ from rsearch.cluster.jobs import Jobs
 from tests.cluster.helpers import forget_this_machines_ray
 
 SECRET = "s3cr3t-token-0123456789"
+REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
@@ -195,6 +199,25 @@ def test_home_token_never_goes_to_another_machine_and_the_401_says_why(
     assert "sent only to a head on this machine" in res.stderr
     assert f"for {lan_host} name its token explicitly" in res.stderr
     assert SECRET not in res.output + res.stderr
+
+
+def test_rays_own_client_adds_no_home_token_either(home_with_token: Path, lan_host: str) -> None:
+    """With $RAY_AUTH_MODE=token, Ray's Jobs client loads a token itself unless told one.
+
+    A separate process: Ray reads the mode once per process.
+    """
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONPATH": str(REPO)}
+    with _server(host=lan_host) as open_cluster:
+        result = subprocess.run(
+            [sys.executable, "-m", "rsearch.cli", "jobs", "--address", open_cluster.url],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr
+    assert open_cluster.seen.requests, "the client asked nothing"
+    assert set(open_cluster.seen.tokens()) <= {None, ""}
 
 
 def test_a_named_token_over_lan_http_works_with_a_loud_warning(
