@@ -18,21 +18,34 @@ AddressOption = typer.Option(
     "--address",
     help="The cluster's dashboard URL, http://HEAD:8265 (default: $RAY_ADDRESS if a URL).",
 )
+TokenFileOption = typer.Option(
+    None,
+    "--token-file",
+    help="File holding the Ray auth token, private to you (chmod 600). Default: "
+    "$RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH, and for a head on this machine ~/.ray/auth_token.",
+)
 TokenOption = typer.Option(
     None,
     "--token",
-    help="Ray auth token (default: $RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token).",
+    help="Discouraged: the token lands in shell history and `ps`; use --token-file or "
+    "$RAY_AUTH_TOKEN_PATH.",
 )
-TokenFileOption = typer.Option(None, "--token-file", help="File holding the Ray auth token.")
+AllowHttpOption = typer.Option(
+    False,
+    "--allow-http-token",
+    help="Send the token over plain http to a public address (refused otherwise; "
+    "$RSEARCH_ALLOW_HTTP_TOKEN=1 too).",
+)
 
 
-def _jobs(address: str | None, token: str | None, token_file: Path | None) -> Any:
-    from rsearch.cluster.address import dashboard_address
+def _jobs(address: str | None, token: str | None, token_file: Path | None, allow_http: bool) -> Any:
+    from rsearch.cluster.address import HostScope, dashboard_address, host_scope
     from rsearch.cluster.auth import resolve_token
     from rsearch.cluster.jobs import Jobs
 
     where = dashboard_address(address)
-    return Jobs(where, resolve_token(token, token_file))
+    local = host_scope(where.host) is HostScope.LOOPBACK
+    return Jobs(where, resolve_token(token, token_file, local_head=local), allow_http=allow_http)
 
 
 @user_errors
@@ -41,6 +54,7 @@ def submit(
     address: str | None = AddressOption,
     token: str | None = TokenOption,
     token_file: Path | None = TokenFileOption,
+    allow_http: bool = AllowHttpOption,
     wait: bool = typer.Option(False, "--wait", help="Follow the logs until the job ends."),
     overrides: list[str] = SetOption,
     tracking_uri: str | None = typer.Option(
@@ -77,7 +91,7 @@ def submit(
     )
     with tempfile.TemporaryDirectory(prefix="rsearch-submit-") as staging:
         sub = prepare_submission(spec_path, Path(staging), options)
-        client = _jobs(address, token, token_file)
+        client = _jobs(address, token, token_file, allow_http)
         job_id = client.submit(sub.entrypoint, sub.runtime_env, sub.submission_id, sub.metadata)
     shipped = "with this rsearch shipped" if sub.ships_rsearch else "using the cluster's rsearch"
     err.print(f"submitted {sub.spec_name} to {client.address.url} ({shipped})", highlight=False)
@@ -126,13 +140,14 @@ def jobs(
     address: str | None = AddressOption,
     token: str | None = TokenOption,
     token_file: Path | None = TokenFileOption,
+    allow_http: bool = AllowHttpOption,
 ) -> None:
     """List the cluster's submitted jobs: id, status, spec, start time."""
     from rich.table import Table
 
     from rsearch.cluster.submit import METADATA_SPEC
 
-    client = _jobs(address, token, token_file)
+    client = _jobs(address, token, token_file, allow_http)
     table = Table(title=f"jobs on {client.address.url}")
     for column in ("job", "status", "spec / entrypoint", "started"):
         table.add_column(column)
@@ -150,9 +165,10 @@ def status(
     address: str | None = AddressOption,
     token: str | None = TokenOption,
     token_file: Path | None = TokenFileOption,
+    allow_http: bool = AllowHttpOption,
 ) -> None:
     """Show a job's status, message, command and times."""
-    info = _jobs(address, token, token_file).info(job_id)
+    info = _jobs(address, token, token_file, allow_http).info(job_id)
     rows = {
         "job": job_id,
         "status": str(info.status.value),
@@ -172,9 +188,10 @@ def logs(
     address: str | None = AddressOption,
     token: str | None = TokenOption,
     token_file: Path | None = TokenFileOption,
+    allow_http: bool = AllowHttpOption,
 ) -> None:
     """Print a job's output."""
-    client = _jobs(address, token, token_file)
+    client = _jobs(address, token, token_file, allow_http)
     if follow:
         _follow(client, job_id)
     else:
@@ -188,9 +205,10 @@ def stop(
     address: str | None = AddressOption,
     token: str | None = TokenOption,
     token_file: Path | None = TokenFileOption,
+    allow_http: bool = AllowHttpOption,
 ) -> None:
     """Stop a running job (its trials and workers with it)."""
-    client = _jobs(address, token, token_file)
+    client = _jobs(address, token, token_file, allow_http)
     if not client.stop(job_id):
         status = client.info(job_id).status.value
         out.print(f"job {job_id} had already ended ({status})", highlight=False, markup=False)

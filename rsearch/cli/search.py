@@ -25,7 +25,11 @@ class BestFormat(str, Enum):
 def run(
     spec_path: Path = typer.Argument(..., metavar="SPEC"),
     address: str | None = typer.Option(
-        None, "--address", help="Ray cluster to join (default: an embedded Ray on this machine)."
+        None,
+        "--address",
+        help="Ray cluster to join (default: an embedded Ray on this machine). Ray sends it the "
+        "token from $RAY_AUTH_TOKEN or $RAY_AUTH_TOKEN_PATH; ~/.ray/auth_token only to this "
+        "machine.",
     ),
     storage: str | None = typer.Option(
         None,
@@ -52,12 +56,14 @@ def run(
     ),
 ) -> None:
     """Run a search: Optuna proposes, Ray Tune schedules, Ray Train trains each trial."""
+    from rsearch.cluster.auth import refuse_home_token_for_remote
     from rsearch.cluster.storage import refuse_unshared_storage
     from rsearch.spec import load_spec
 
     flags = {"--storage": storage, "--tracking-uri": tracking_uri}
     spec = load_spec(spec_path, overrides or (), flags)
     refuse_unshared_storage(spec, spec_path, overrides or (), flags, address, allow_local_storage)
+    refuse_home_token_for_remote(address)
     from rsearch.tune.driver import run_search  # Ray and torch: only once the spec is sound
 
     info = run_search(spec, spec_path, address=address, live=live, track=track, local_dir=local_dir)
@@ -71,8 +77,10 @@ def resume(
     live: bool = typer.Option(True, "--live/--no-live", help="Show the live trial table."),
 ) -> None:
     """Continue an interrupted search (or extension); finished trials are not run again."""
+    from rsearch.cluster.auth import refuse_home_token_for_remote
     from rsearch.tune.driver import resume_search
 
+    refuse_home_token_for_remote(address)
     _finish(resume_search(run_dir, address=address, live=live))
 
 
@@ -90,8 +98,10 @@ def extend(
     live: bool = typer.Option(True, "--live/--no-live", help="Show the live trial table."),
 ) -> None:
     """Add trials to a finished search: its Optuna study and MLflow run go on."""
+    from rsearch.cluster.auth import refuse_home_token_for_remote
     from rsearch.tune.extend import extend_search
 
+    refuse_home_token_for_remote(address)
     _finish(extend_search(run_dir, trials, overrides or (), address=address, live=live))
 
 

@@ -7,6 +7,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 from urllib.parse import urlsplit
 
 from rsearch.errors import UserError
@@ -88,3 +89,29 @@ def is_remote_ray_address(address: str | None) -> bool:
         return not ipaddress.ip_address(host).is_loopback
     except ValueError:
         return True
+
+
+class HostScope(str, Enum):
+    """How far a token sent to a host travels: this machine, a private network, anywhere."""
+
+    LOOPBACK = "loopback"
+    PRIVATE = "private"
+    PUBLIC = "public"
+
+
+def host_scope(host: str) -> HostScope:
+    """Where host is: every address it resolves to must be loopback (or private) to count.
+
+    A name that does not resolve counts as public: nothing vouches for where it leads.
+    """
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        # An IPv6 address may carry its interface (fe80::1%eth0), which ip_address refuses.
+        ips = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    except (OSError, ValueError):
+        return HostScope.PUBLIC
+    if ips and all(ip.is_loopback for ip in ips):
+        return HostScope.LOOPBACK
+    if ips and all(ip.is_private or ip.is_loopback for ip in ips):
+        return HostScope.PRIVATE
+    return HostScope.PUBLIC

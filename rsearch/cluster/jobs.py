@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from http.client import HTTPMessage
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from rsearch.cluster.address import DashboardAddress, check_reachable
-from rsearch.cluster.auth import HOW_TO_SUPPLY, Token
+from rsearch.cluster.address import DashboardAddress, HostScope, check_reachable, host_scope
+from rsearch.cluster.auth import (
+    HOME_TOKEN_IS_LOCAL,
+    HOW_TO_SUPPLY,
+    Token,
+    check_transport,
+    home_token_file,
+)
 from rsearch.errors import UserError
 
 if TYPE_CHECKING:
@@ -24,8 +33,17 @@ KNOWN_IDS_SHOWN = 5
 class Jobs:
     """A connection to one cluster's Jobs API (reachability and the token checked on entry)."""
 
-    def __init__(self, address: DashboardAddress, token: Token | None, timeout_s: float = 10.0):
+    def __init__(
+        self,
+        address: DashboardAddress,
+        token: Token | None,
+        timeout_s: float = 10.0,
+        allow_http: bool = False,
+    ):
         check_reachable(address, timeout_s=min(timeout_s, 5.0))
+        warning = check_transport(address, token, allow_http)
+        if warning:
+            print(warning, file=sys.stderr)
         _check_auth(address, token, timeout_s)
         self.address = address
         self.client = _client(address, token)
@@ -118,39 +136,80 @@ class Jobs:
         )
 
 
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but sends the Authorization header only back to its own origin.
+
+    urllib copies every header onto a redirect, so a proxy or a compromised dashboard could
+    send the token on to any host. (The Jobs client, requests, drops it by itself.)
+    """
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
 def _check_auth(address: DashboardAddress, token: Token | None, timeout_s: float) -> None:
     """Ask the dashboard's version endpoint, to tell a missing token from a wrong one."""
     request = urllib.request.Request(
         f"{address.url}/api/version", headers=token.headers() if token else {}
     )
+    opener = urllib.request.build_opener(_SameOriginRedirects)
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s):
+        with opener.open(request, timeout=timeout_s):
             return
     except urllib.error.HTTPError as e:
         status = e.code
     except (urllib.error.URLError, TimeoutError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise UserError(f"no answer from the Ray dashboard at {address.url}: {reason}") from None
-    if status == 401:
+    if status == 401 and token is None:
         raise UserError(
             f"the Ray cluster at {address.url} requires an auth token (HTTP 401) and none was "
-            f"found; {HOW_TO_SUPPLY}"
+            f"found; {HOW_TO_SUPPLY}{_home_token_note(address)}"
         )
-    if status == 403:
+    if status in (401, 403):
         source = token.source if token else "no source"
+        why = "HTTP 403: wrong token" if status == 403 else "HTTP 401"
         raise UserError(
             f"the Ray cluster at {address.url} rejected the auth token from {source} "
-            f"(HTTP 403: wrong token); {HOW_TO_SUPPLY}"
+            f"({why}); {HOW_TO_SUPPLY}"
         )
     # Anything else (a proxy's 404, a 5xx) is for the Jobs client to report in its words.
+
+
+def _home_token_note(address: DashboardAddress) -> str:
+    """Why ~/.ray/auth_token was not sent, when it exists and the head is elsewhere."""
+    if not home_token_file().is_file() or host_scope(address.host) is HostScope.LOOPBACK:
+        return ""
+    return f" ({HOME_TOKEN_IS_LOCAL}; for {address.host} name its token explicitly)"
 
 
 def _client(address: DashboardAddress, token: Token | None) -> JobSubmissionClient:
     from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
+    # Without a token of ours, Ray's client adds one it loads itself when $RAY_AUTH_MODE is
+    # `token` (~/.ray/auth_token, whatever the address): an Authorization header of our own,
+    # empty, makes it add none.
+    headers = token.headers() if token else {"Authorization": ""}
     try:
-        return JobSubmissionClient(address.url, headers=token.headers() if token else None)
+        return JobSubmissionClient(address.url, headers=headers)
     except AuthenticationError:
         raise UserError(
             f"the Ray cluster at {address.url} refused the auth token; {HOW_TO_SUPPLY}"

@@ -57,6 +57,7 @@ def test_submit_runs_the_search_and_records_it(
     spec = write_spec(tmp_path, trials=2, epochs=1, concurrent=2, scheduler="{type: none}")
     token_file = tmp_path / "token"
     token_file.write_text(head.token)
+    token_file.chmod(0o600)  # a token file others can read is refused
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     stdout = _ok(
         [

@@ -1,11 +1,17 @@
-"""KubeRay manifests parse and carry what docs/deploy.md promises.
+"""KubeRay manifests parse, validate against KubeRay's CRDs, carry what docs/deploy.md
+promises, and are hardened: every pod passes the "restricted" Pod Security Standard, only
+the pods that call the Kubernetes API get a service account token, a NetworkPolicy admits
+only the traffic the search needs, and MLflow cannot write the volume of Tune's state.
 
-No KubeRay CRD schema ships in a PyPI package and no Kubernetes API server runs here, so these
-tests check the structure the docs rely on rather than the full CRD.
+No Kubernetes API server runs here: the CRDs are checked with jsonschema (tests/deploy/crd.py)
+and the Pod Security Standard and NetworkPolicies by the rules they define, applied to the
+parsed YAML (tests/deploy/pod_security.py, `_admits` below).
 """
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +19,9 @@ import pytest
 import yaml
 
 from rsearch.spec import SpecError, parse_spec_text
+from tests.deploy.crd import crd_dir, crd_errors
 from tests.deploy.paths import KUBERAY
+from tests.deploy.pod_security import PodTemplate, pod_templates, restricted_violations
 
 SECRET = "rsearch-ray-token"
 PVC = "rsearch-shared"
@@ -147,3 +155,264 @@ def test_mlflow_service_answers_on_the_uri_the_pods_use() -> None:
     assert service["spec"]["selector"].items() <= (
         deployment["spec"]["template"]["metadata"]["labels"].items()
     )
+
+
+# --- CRD validation ---
+
+
+@pytest.fixture(scope="module")
+def crds() -> None:
+    if not crd_dir().is_dir():
+        pytest.skip(f"KubeRay CRDs not found at {crd_dir()} (set $RSEARCH_KUBERAY_CRDS)")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("raycluster.yaml", "RayCluster"), ("rayjob.yaml", "RayJob")]
+)
+def test_ray_objects_validate_against_kuberays_crds(crds: None, name: str, kind: str) -> None:
+    assert crd_errors(_one(name, kind)) == []
+
+
+def test_crd_validation_catches_a_misspelt_field_and_a_wrong_type(crds: None) -> None:
+    cluster = copy.deepcopy(_one("raycluster.yaml", "RayCluster"))
+    container = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    container["securityContxt"] = container.pop("securityContext")
+    cluster["spec"]["workerGroupSpecs"][0]["maxReplicas"] = "eight"
+    errors = crd_errors(cluster)
+    assert any("securityContxt" in e for e in errors), errors
+    assert any(e.startswith("spec.workerGroupSpecs.0.maxReplicas:") for e in errors), errors
+
+
+# --- Pod Security Standard "restricted" ---
+
+
+def _all_templates() -> list[PodTemplate]:
+    return [
+        template
+        for path in sorted(KUBERAY.glob("*.yaml"))
+        for doc in _docs(path.name)
+        for template in pod_templates(doc, path.name)
+    ]
+
+
+def test_every_pod_template_is_found() -> None:
+    found = {t.where for t in _all_templates()}
+    assert found == {
+        "mlflow.yaml:Deployment/mlflow",
+        "raycluster.yaml:RayCluster/rsearch/head",
+        "raycluster.yaml:RayCluster/rsearch/gpu",
+        "raycluster.yaml:RayCluster/rsearch/cpu",
+        "rayjob.yaml:RayJob/rsearch-digits-gpu/submitter",
+        "rayjob.yaml:RayJob/rsearch-digits-gpu/head",
+        "rayjob.yaml:RayJob/rsearch-digits-gpu/gpu",
+        "rayjob.yaml:RayJob/rsearch-digits-gpu/cpu",
+    }
+
+
+def test_every_pod_passes_the_restricted_pod_security_standard() -> None:
+    violations = [v for t in _all_templates() for v in restricted_violations(t)]
+    assert violations == []
+
+
+def test_the_restricted_check_lists_each_failure() -> None:
+    pod = {
+        "hostNetwork": True,
+        "securityContext": {"runAsNonRoot": True},
+        "volumes": [{"name": "host", "hostPath": {"path": "/"}}, {"name": "ok", "emptyDir": {}}],
+        "containers": [
+            {
+                "name": "c",
+                "securityContext": {"privileged": True, "capabilities": {"add": ["SYS_ADMIN"]}},
+                "ports": [{"containerPort": 80, "hostPort": 80}],
+            },
+            {
+                "name": "root",
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                    "runAsNonRoot": False,
+                    "seccompProfile": {"type": "Unconfined"},
+                },
+            },
+        ],
+    }
+    found = restricted_violations(PodTemplate("x", pod))
+    assert found == [
+        "x: hostNetwork: true",
+        "x: volume host: type ['hostPath']",
+        "x: c: privileged: true",
+        "x: c: allowPrivilegeEscalation is not false",
+        "x: c: capabilities.drop lacks ALL",
+        "x: c: capabilities.add ['SYS_ADMIN']",
+        "x: c: seccompProfile.type is not RuntimeDefault or Localhost (container or pod)",
+        "x: c: hostPort 80",
+        "x: root: runAsNonRoot is not true (container or pod)",
+        "x: root: seccompProfile.type is not RuntimeDefault or Localhost (container or pod)",
+    ]
+
+
+def test_the_injected_autoscaler_is_checked_with_its_own_context() -> None:
+    cluster = copy.deepcopy(_one("raycluster.yaml", "RayCluster"))
+    del cluster["spec"]["autoscalerOptions"]["securityContext"]
+    head = next(t for t in pod_templates(cluster, "c") if t.where.endswith("/head"))
+    assert restricted_violations(head) == [
+        "c:RayCluster/rsearch/head: autoscaler (injected by KubeRay): "
+        "allowPrivilegeEscalation is not false",
+        "c:RayCluster/rsearch/head: autoscaler (injected by KubeRay): capabilities.drop lacks ALL",
+    ]
+
+
+# --- Service account tokens ---
+
+
+def test_only_autoscaling_heads_get_a_service_account_token() -> None:
+    """The autoscaler sidecar scales pods through the API; nothing else calls it."""
+    for template in _all_templates():
+        wanted = template.where.endswith("/head")
+        assert template.spec.get("automountServiceAccountToken") is wanted, template.where
+    for _, cluster in _cluster_specs():
+        assert cluster["enableInTreeAutoscaling"] is True
+
+
+# --- NetworkPolicy ---
+
+
+def _labels(name: str, kind: str, path: tuple[str, ...]) -> dict[str, str]:
+    node: Any = _one(name, kind)
+    for key in path:
+        node = node[int(key)] if key.isdigit() else node[key]
+    return dict(node["metadata"]["labels"])
+
+
+@dataclass(frozen=True)
+class Pods:
+    """The labels of each kind of rsearch pod, as the manifests give them."""
+
+    head: dict[str, str]
+    worker: dict[str, str]
+    submitter: dict[str, str]
+    mlflow: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def pods() -> Pods:
+    return Pods(
+        head=_labels("raycluster.yaml", "RayCluster", ("spec", "headGroupSpec", "template")),
+        worker=_labels(
+            "raycluster.yaml", "RayCluster", ("spec", "workerGroupSpecs", "0", "template")
+        ),
+        submitter=_labels("rayjob.yaml", "RayJob", ("spec", "submitterPodTemplate")),
+        mlflow=_labels("mlflow.yaml", "Deployment", ("spec", "template")),
+    )
+
+
+STRANGER = {"app": "something-else"}
+
+
+def _matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, "only matchLabels is modelled here"
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+def _admits(source: dict[str, str], target: dict[str, str], port: int) -> bool:
+    """Whether the NetworkPolicies let a pod of the same namespace reach target:port (TCP).
+
+    A pod no Ingress policy selects admits everything; otherwise one rule of one selecting
+    policy must match both the source (podSelector peers) and the port.
+    """
+    policies = [
+        p["spec"]
+        for p in _docs("networkpolicy.yaml")
+        if "Ingress" in p["spec"]["policyTypes"] and _matches(p["spec"]["podSelector"], target)
+    ]
+    if not policies:
+        return True
+    return any(
+        any(_matches(peer["podSelector"], source) for peer in rule.get("from", []))
+        and (not rule.get("ports") or any(p["port"] == port for p in rule["ports"]))
+        for policy in policies
+        for rule in policy.get("ingress", [])
+    )
+
+
+def test_ray_pods_talk_to_each_other_on_any_port(pods: Pods) -> None:
+    for port in (6379, 8265, 10001, 12345, 19999):
+        assert _admits(pods.worker, pods.head, port) and _admits(pods.head, pods.worker, port)
+        assert _admits(pods.worker, pods.worker, port)
+
+
+def test_the_submitter_reaches_only_the_jobs_api_of_the_head(pods: Pods) -> None:
+    assert _admits(pods.submitter, pods.head, 8265)
+    assert not _admits(pods.submitter, pods.head, 6379)
+    assert not _admits(pods.submitter, pods.worker, 8265)
+    assert not _admits(pods.submitter, pods.mlflow, 5000)
+
+
+def test_mlflow_admits_the_ray_pods_on_its_port_only(pods: Pods) -> None:
+    assert _admits(pods.head, pods.mlflow, 5000) and _admits(pods.worker, pods.mlflow, 5000)
+    assert not _admits(pods.head, pods.mlflow, 22)
+    assert not _admits(STRANGER, pods.mlflow, 5000)
+
+
+def test_other_pods_reach_no_rsearch_pod(pods: Pods) -> None:
+    for target in (pods.head, pods.worker, pods.mlflow):
+        for port in (5000, 6379, 8265, 10001):
+            assert not _admits(STRANGER, target, port)
+
+
+def test_every_policy_selects_pods_that_exist_and_mlflow_egress_is_dns_only(
+    pods: Pods,
+) -> None:
+    every = [pods.head, pods.worker, pods.mlflow]
+    for policy in _docs("networkpolicy.yaml"):
+        assert any(_matches(policy["spec"]["podSelector"], p) for p in every), policy["metadata"]
+    mlflow = next(
+        p for p in _docs("networkpolicy.yaml") if p["metadata"]["name"] == "rsearch-mlflow"
+    )
+    ports = {(p["protocol"], p["port"]) for rule in mlflow["spec"]["egress"] for p in rule["ports"]}
+    assert ports == {("UDP", 53), ("TCP", 53)}
+    # The RayJob's cluster carries the same labels as the long-lived one.
+    job = _one("rayjob.yaml", "RayJob")["spec"]["rayClusterSpec"]
+    assert job["headGroupSpec"]["template"]["metadata"]["labels"] == pods.head
+
+
+# --- Volumes: MLflow and Tune's pickled state ---
+
+
+def _claims(pod: dict[str, Any]) -> dict[str, str]:
+    return {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in pod.get("volumes", [])
+        if "persistentVolumeClaim" in v
+    }
+
+
+def test_mlflow_cannot_touch_the_volume_of_tunes_state() -> None:
+    """Tune's experiment state is pickled on the shared volume: a writer there runs code in
+    the search driver. MLflow mounts its own volumes only, and no Ray pod mounts those."""
+    mlflow_pod = _one("mlflow.yaml", "Deployment")["spec"]["template"]["spec"]
+    mlflow_claims = set(_claims(mlflow_pod).values())
+    assert PVC not in mlflow_claims
+    ray_claims = {
+        c
+        for _, cluster in _cluster_specs()
+        for pod in _pods(cluster)
+        for c in _claims(pod).values()
+    }
+    assert ray_claims == {PVC}
+    assert mlflow_claims.isdisjoint(ray_claims)
+    declared = {
+        d["metadata"]["name"] for d in _docs("mlflow.yaml") if d["kind"] == "PersistentVolumeClaim"
+    }
+    assert mlflow_claims == declared
+
+
+def test_mlflow_stores_artifacts_and_database_on_its_own_mounts() -> None:
+    pod = _one("mlflow.yaml", "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    args = dict(a.split("=", 1) for a in container["args"] if a.startswith("--") and "=" in a)
+    mounts = {m["mountPath"]: _claims(pod)[m["name"]] for m in container["volumeMounts"]}
+    assert args["--artifacts-destination"] == "/mlflow-artifacts"
+    assert mounts["/mlflow-artifacts"] == "mlflow-artifacts"
+    db_path = args["--backend-store-uri"].removeprefix("sqlite:///")
+    assert mounts[str(Path(db_path).parent)] == "mlflow-db"
