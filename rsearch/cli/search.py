@@ -120,7 +120,7 @@ def _finish(info: Any) -> None:
     uri = run_tracking_uri(run)
     lines = [f"run directory: {run.path}"]
     if uri is not None:
-        from rsearch.tracking import redact_text
+        from rsearch.redact import redact_text
 
         lines.append(f"MLflow store:  {redact_text(uri)}")
         lines.append(f"open the UI:   rsearch ui --tracking-uri '{redact_text(uri)}'")

@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 
 from mlflow import MlflowClient
 
+from rsearch.redact import redact, redact_text
 from rsearch.settings import resolve_tracking_uri
 from rsearch.tracking.entities import MAX_TAG_VALUE, cap, json_safe, numeric, params_of
 from rsearch.tracking.outbox import Outbox
@@ -31,7 +32,6 @@ from rsearch.tracking.records import (
     SearchArtifacts,
     TrialStatus,
 )
-from rsearch.tracking.redact import redact, redact_text
 from rsearch.tracking.runs import RunBook, normalise_run_dir
 from rsearch.tracking.sender import TAG_CHECKPOINT, TAG_ERROR, TAG_PRUNED, Sender
 from rsearch.tracking.staging import Staging

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rsearch.errors import UserError
+from rsearch.redact import redact_text
 from rsearch.rundir import Run
 from rsearch.settings import resolve_tracking_uri
 from rsearch.tracking.lookup import log_search_artifacts
-from rsearch.tracking.redact import redact_text
 
 REPORT_ARTIFACT_PATH = "report"
 """Folder of the search's MLflow parent run the report and its figures go to."""
