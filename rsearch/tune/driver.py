@@ -142,6 +142,7 @@ def resume_search(run_dir: Path, address: str | None = None, live: bool = True) 
     from ray import tune
 
     run = open_run(run_dir)
+    check_tracking_credential(run)
     path = run.current_tune_path
     try:  # before Ray starts: a run with nothing to resume is told in a second
         restorable = tune.Tuner.can_restore(path)
@@ -171,7 +172,19 @@ def tracking_callbacks(run: Run) -> list[Any]:
     """The Tune callbacks that record the run in MLflow."""
     from rsearch.tune.tracking_callback import TrackingCallback
 
+    check_tracking_credential(run)
     return [TrackingCallback(run)]
+
+
+def check_tracking_credential(run: Run) -> None:
+    """Fail before Ray starts when the run's MLflow store needs a credential nobody gave again.
+
+    The run directory keeps the tracking URI masked (`rsearch.settings.usable_tracking_uri`);
+    found missing only inside Tune's callbacks, it would end the search there.
+    """
+    from rsearch.tracking.reports import run_tracking_uri
+
+    run_tracking_uri(run)
 
 
 def write_run_files(

@@ -117,3 +117,13 @@ def test_error_messages_are_redacted_where_the_cli_prints_them(tmp_path: Path) -
         expect="cannot write to the search's storage nosuchfs://me:***@x/y",
     )
     assert "storeKEY2" not in stderr
+
+
+def test_resume_without_the_tracking_credential_fails_before_ray(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ray
+
+    monkeypatch.setattr(redact, "_real", {})
+    stderr = fails_cleanly("resume", run_dir, "--no-live", expect="needs the credential")
+    assert "trackPW1" not in stderr and not ray.is_initialized()
