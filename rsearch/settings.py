@@ -5,7 +5,9 @@ directories are created (the storage root), and which MLflow store a search reco
 (the tracking URI). The `--storage` and `--tracking-uri` flags are applied while the spec is
 loaded (as `--set storage=...` would be), so the spec a search holds already carries them;
 the functions here turn that spec value into the concrete place. Pure string and path
-rules: no file system access beyond `Path.resolve`, no heavy imports.
+rules: no file system access beyond `Path.resolve`, no heavy imports. A run directory records
+these settings with their credentials masked (`rsearch.redact`); `usable_storage_uri` and
+`usable_tracking_uri` turn a recorded value back into one that can be used.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from rsearch.errors import UserError
+from rsearch.redact import is_masked, redact_text, unmask, without_credentials
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 LOCAL_SCHEMES = ("file", "local")
@@ -117,3 +123,55 @@ def with_fs_path(uri: str, path: str) -> str:
     """The URI of another path on the same filesystem as uri (same scheme and query)."""
     parsed = urllib.parse.urlparse(uri)
     return parsed._replace(netloc=path.strip("/"), path="").geturl()
+
+
+TRACKING_CREDENTIAL_ENVS = (
+    ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"),
+    ("MLFLOW_TRACKING_TOKEN",),
+)
+"""MLflow's own ways to give its client a credential (any one complete group will do)."""
+
+
+def usable_storage_uri(recorded: str) -> str:
+    """A storage URI as a run directory records it (credentials masked), made usable.
+
+    The process that masked it gets the real one back; any other gets it without its
+    credentials, which pyarrow then takes from the environment (AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, an instance role), as on a cluster.
+
+    Args:
+        recorded: The manifest's storage root or experiment URI.
+    """
+    real = unmask(recorded)
+    return without_credentials(real) if is_masked(real) else real
+
+
+def usable_tracking_uri(recorded: str, env: Mapping[str, str] | None = None) -> str:
+    """An MLflow tracking URI as a run directory records it (credentials masked), made usable.
+
+    The process that masked it gets the real one back; any other takes $MLFLOW_TRACKING_URI
+    when that is the same URI with its credentials, or the URI without them when MLflow's
+    MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN are set. A masked URI is never
+    used as if it were real.
+
+    Args:
+        recorded: The manifest's tracking URI.
+        env: Where to look for the credential (default: this process's environment).
+
+    Raises:
+        UserError: When the credential the URI had is nowhere to be found.
+    """
+    real = unmask(recorded)
+    if not is_masked(real):
+        return real
+    env = os.environ if env is None else env
+    given = env.get(TRACKING_ENV, "")
+    if given and not is_masked(given) and redact_text(given) == recorded:
+        return given
+    if any(all(env.get(name) for name in group) for group in TRACKING_CREDENTIAL_ENVS):
+        return without_credentials(recorded)
+    raise UserError(
+        f"the MLflow store {recorded} needs the credential that was masked out of the run "
+        f"directory: set ${TRACKING_ENV} to the URI with its credential, or give MLflow "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+    )

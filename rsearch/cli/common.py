@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from rsearch.errors import UserError
+from rsearch.redact import redact_text
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -24,14 +25,19 @@ SetOption = typer.Option(
 
 
 def user_errors(fn: F) -> F:
-    """Show a UserError as its message and exit 2, without a traceback."""
+    """Show a UserError as its message and exit 2, without a traceback or a credential.
+
+    Messages name URIs and settings the user gave, and end up in job logs: every one is
+    redacted here, the one place they are printed.
+    """
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except UserError as e:
-            err.print(Text("error: ", style="red") + Text(str(e)), highlight=False)
+            message = redact_text(str(e))
+            err.print(Text("error: ", style="red") + Text(message), highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

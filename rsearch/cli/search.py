@@ -11,6 +11,7 @@ import typer
 from rsearch.cli.common import SetOption, dump_yaml, err, out, user_errors
 from rsearch.cli.report import report_after_search
 from rsearch.errors import UserError
+from rsearch.redact import redact_text
 
 
 class BestFormat(str, Enum):
@@ -113,13 +114,13 @@ def _finish(info: Any) -> None:
     from rsearch.tracking.reports import run_tracking_uri
 
     for line in info.errors:
-        err.print(f"trial failed: {line}", highlight=False, markup=False)
+        err.print(f"trial failed: {redact_text(line)}", highlight=False, markup=False)
     run = open_run(info.run_dir)
     report_after_search(run)
     try:
         outcome = search_outcome(run)
     except UserError as e:
-        err.print(f"no best trial: {e}", highlight=False, markup=False)
+        err.print(f"no best trial: {redact_text(str(e))}", highlight=False, markup=False)
         raise typer.Exit(1) from None
     for table in best_tables(run.spec, outcome.best):
         out.print(table)
@@ -130,8 +131,6 @@ def _finish(info: Any) -> None:
     uri = run_tracking_uri(run)
     lines = [f"run directory: {run.path}"]
     if uri is not None:
-        from rsearch.tracking import redact_text
-
         lines.append(f"MLflow store:  {redact_text(uri)}")
         lines.append(f"open the UI:   rsearch ui --tracking-uri '{redact_text(uri)}'")
     lines.append(f"report:        rsearch report {run.path}")

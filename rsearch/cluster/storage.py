@@ -8,13 +8,15 @@ directory on the head node, so a relative path there is lost when the job ends.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from pathlib import Path, PurePosixPath
 
 from rsearch.errors import UserError
-from rsearch.settings import is_uri, uri_scheme
+from rsearch.redact import redact_text
+from rsearch.settings import TRACKING_ENV, is_uri, uri_scheme
 from rsearch.spec.search import SearchSpec
 
 _MLFLOW_FILE_SCHEMES = ("file", "sqlite")
@@ -84,6 +86,14 @@ def refuse_unshared_storage(
         return
     # Workers on other nodes write checkpoints there; MLflow stays with this driver.
     where = field_where(spec_path, ("storage",), overrides, flags)
+    # Tune's controller and its callbacks run on the cluster: neither URI may carry a secret.
+    tracking = spec.tracking.uri or os.environ.get(TRACKING_ENV)
+    tracking_at = (
+        field_where(spec_path, ("tracking", "uri"), overrides, flags)
+        if spec.tracking.uri
+        else f"${TRACKING_ENV}"
+    )
+    refuse_credentials([(where, spec.storage), (tracking_at, tracking)])
     check_cluster_storage(spec.storage, where, allow_local)
 
 
@@ -137,6 +147,35 @@ def check_cluster_tracking(uri: str, where: str, allow_local: bool) -> None:
             f"working directory on the cluster; {fix}"
         )
     raise UserError(f"{where} = {uri!r} is a file on one machine; {fix}")
+
+
+CREDENTIALS_HELP = (
+    "give the cluster its own credentials instead: environment variables in the job's "
+    "runtime env or the cluster's config (MLFLOW_TRACKING_USERNAME and "
+    "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN, for MLflow; AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, or GOOGLE_APPLICATION_CREDENTIALS, for storage), a Kubernetes "
+    "secret, or an instance role (docs/deploy.md, Credentials)"
+)
+
+
+def refuse_credentials(settings: Sequence[tuple[str, str | None]]) -> None:
+    """Refuse settings that carry a credential before they are sent to a cluster.
+
+    What a job is given (its command line, its metadata, the spec it ships) is shown to
+    everyone with access to the cluster: `rsearch status`, the dashboard, `ps` on the head.
+
+    Args:
+        settings: (where it was set, its value) pairs; None values are skipped.
+
+    Raises:
+        UserError: Naming the first setting with a credential, the credential masked.
+    """
+    for where, value in settings:
+        if value and redact_text(value) != value:
+            raise UserError(
+                f"{where} = {redact_text(value)!r} carries a credential, which everyone with "
+                f"access to the cluster would see; {CREDENTIALS_HELP}"
+            )
 
 
 def check_cluster_data_path(path: str | None, where: str) -> None:

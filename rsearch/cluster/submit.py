@@ -15,6 +15,7 @@ from rsearch.cluster.storage import (
     check_cluster_data_path,
     check_cluster_storage,
     check_cluster_tracking,
+    refuse_credentials,
 )
 from rsearch.errors import UserError
 from rsearch.spec import SearchSpec, load_spec
@@ -76,10 +77,24 @@ def prepare_submission(
     flags = options.flags
     spec = load_spec(spec_path, options.overrides, flags)
     where = field_where(spec_path, ("storage",), options.overrides, flags)
-    check_cluster_storage(spec.storage, where, options.allow_local_storage)
     data_at = field_where(spec_path, ("base", "data", "path"), options.overrides, flags)
+    tracking = _tracking_uri(spec, spec_path, options, env) if options.track else None
+    # Everything the entrypoint carries, where it came from; first, so that no later
+    # message repeats a credential.
+    refuse_credentials(
+        [
+            (where, spec.storage),
+            (data_at, spec.base.data.path),
+            *([tracking] if tracking else []),
+            *((f"--set {item.partition('=')[0]}", item) for item in options.overrides),
+        ]
+    )
+    check_cluster_storage(spec.storage, where, options.allow_local_storage)
     check_cluster_data_path(spec.base.data.path, data_at)
-    tracking_uri = _tracking_uri(spec, spec_path, options, env) if options.track else None
+    tracking_uri = None
+    if tracking is not None:
+        check_cluster_tracking(tracking[1], tracking[0], options.allow_local_storage)
+        tracking_uri = tracking[1]
     staged = stage(spec_path, staging)
     ship = ships_rsearch(options.package)
     return Submission(
@@ -112,8 +127,8 @@ def entrypoint(spec: str, options: SubmitOptions, tracking_uri: str | None) -> s
 
 def _tracking_uri(
     spec: SearchSpec, spec_path: Path, options: SubmitOptions, env: Mapping[str, str]
-) -> str:
-    """The MLflow store the job records into; checked for being reachable from the cluster."""
+) -> tuple[str, str]:
+    """Where the MLflow store the job records into was set, and its URI."""
     if spec.tracking.uri:  # the spec's, or --tracking-uri applied to it
         uri = spec.tracking.uri
         where = field_where(spec_path, ("tracking", "uri"), options.overrides, options.flags)
@@ -126,5 +141,4 @@ def _tracking_uri(
             "temporary working directory; pass --tracking-uri http://HOST:5000, set "
             "tracking.uri in the spec or $MLFLOW_TRACKING_URI, or pass --no-track"
         )
-    check_cluster_tracking(uri, where, options.allow_local_storage)
-    return uri
+    return where, uri

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from rsearch import __version__
 from rsearch.errors import UserError
+from rsearch.redact import redact_kept
 from rsearch.rundir.layout import MANIFEST, STUDY_FILE, write_atomic
 
 
@@ -40,7 +41,7 @@ class Manifest(BaseModel):
     tracked: bool = True
     """Whether the search is recorded in MLflow."""
     tracking_uri: str | None = None
-    """The MLflow store actually used, absolute (None: untracked)."""
+    """The MLflow store actually used, absolute, credentials masked (None: untracked)."""
     storage_root: str | None = None
     """The storage root the run directory was created under (a path or a URI)."""
     experiment: str | None = None
@@ -78,7 +79,11 @@ def new_manifest(**fields: Any) -> Manifest:
 
 
 def write_manifest(run_dir: Path, manifest: Manifest) -> None:
-    """Write the manifest once, atomically.
+    """Write the manifest once, atomically, its credentials masked (`rsearch.redact`).
+
+    The manifest is uploaded beside the run's storage and read by anyone with the run
+    directory, so URIs lose their passwords and secret query values; this process keeps the
+    real ones (`rsearch.settings.usable_storage_uri`, `usable_tracking_uri`).
 
     Raises:
         FileExistsError: When the run directory already has one (it is never rewritten).
@@ -86,7 +91,8 @@ def write_manifest(run_dir: Path, manifest: Manifest) -> None:
     path = run_dir / MANIFEST
     if path.exists():
         raise FileExistsError(f"{path} exists: a run's manifest is written once")
-    write_atomic(path, manifest.model_dump_json(indent=2))
+    masked = Manifest.model_validate(redact_kept(manifest.model_dump(mode="json")))
+    write_atomic(path, masked.model_dump_json(indent=2))
 
 
 def read_manifest(run_dir: Path) -> Manifest:

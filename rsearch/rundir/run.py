@@ -12,7 +12,7 @@ from rsearch.errors import UserError
 from rsearch.rundir.extensions import Extension, read_extensions
 from rsearch.rundir.layout import SPEC_RESOLVED, TRACKING_STATE_DIR, TRAIN_DIR
 from rsearch.rundir.manifest import Manifest, read_manifest
-from rsearch.settings import uri_join
+from rsearch.settings import uri_join, usable_storage_uri
 from rsearch.spec.search import SearchSpec
 
 
@@ -40,7 +40,9 @@ class Run:
     @property
     def tune_path(self) -> str:
         """Tune's experiment: a URI for URI storage, else the run directory itself."""
-        return self.manifest.experiment or str(self.path)
+        if self.manifest.experiment is None:
+            return str(self.path)
+        return usable_storage_uri(self.manifest.experiment)  # its credentials masked on disk
 
     @property
     def tune_paths(self) -> list[str]:

@@ -11,7 +11,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from rsearch.settings import resolve_tracking_uri
-from rsearch.tracking.redact import is_secret_name, redact, redact_text
 from rsearch.tracking.spec_params import resolved_spec, search_settings
 from rsearch.tracking.store import ensure_store
 
@@ -38,10 +37,7 @@ __all__ = [
     "ensure_store",
     "find_search_run",
     "git_commit",
-    "is_secret_name",
     "log_search_artifacts",
-    "redact",
-    "redact_text",
     "resolve_tracking_uri",
     "resolved_spec",
     "runs_url",

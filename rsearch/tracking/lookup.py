@@ -9,8 +9,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Run, ViewType
 
 from rsearch.errors import UserError
+from rsearch.redact import redact_text
 from rsearch.settings import resolve_tracking_uri, sqlite_path
-from rsearch.tracking.redact import redact_text
 from rsearch.tracking.runs import TAG_ROLE, TAG_SEARCH_ID, normalise_run_dir, search_id
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from rsearch import __version__
+from rsearch.redact import redact
 from rsearch.rundir.manifest import spec_hash
 from rsearch.tracking.entities import text_value
-from rsearch.tracking.redact import redact
 
 
 def git_commit(directory: Path) -> str | None:

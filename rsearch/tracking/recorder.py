@@ -9,6 +9,7 @@ leaves them for the next recorder of the same run directory (a resumed search) t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import Any, Literal, get_args
 
 from mlflow import MlflowClient
 
+from rsearch.redact import redact, redact_text
 from rsearch.settings import resolve_tracking_uri
 from rsearch.tracking.entities import MAX_TAG_VALUE, cap, json_safe, numeric, params_of
 from rsearch.tracking.outbox import Outbox
@@ -31,7 +33,6 @@ from rsearch.tracking.records import (
     SearchArtifacts,
     TrialStatus,
 )
-from rsearch.tracking.redact import redact, redact_text
 from rsearch.tracking.runs import RunBook, normalise_run_dir
 from rsearch.tracking.sender import TAG_CHECKPOINT, TAG_ERROR, TAG_PRUNED, Sender
 from rsearch.tracking.staging import Staging
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 CheckpointPolicy = Literal["none", "best", "all"]
 
+SUPPRESS_URL_PRINTING = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+"""MLflow's switch for the run URLs it prints as runs end."""
 TAG_SEARCHED = "rsearch.searched"
 
 
@@ -91,6 +94,10 @@ class SearchRecorder:
             raise ValueError(f"checkpoints must be one of {get_args(CheckpointPolicy)}")
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         ensure_store(self.tracking_uri)  # before any trial starts: SQLite creation must not race
+        if redact_text(self.tracking_uri) != self.tracking_uri:
+            # MLflow prints "View run ... at: <tracking URI>/#/..." as each run ends, the
+            # URI's credential and all; nothing in rsearch reads those lines.
+            os.environ[SUPPRESS_URL_PRINTING] = "true"
         self._client = MlflowClient(tracking_uri=self.tracking_uri)
         self._experiment = experiment
         self._state_dir = Path(state_dir)

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rsearch.errors import UserError
+from rsearch.redact import redact_text
 from rsearch.rundir import Run
-from rsearch.settings import resolve_tracking_uri
+from rsearch.settings import resolve_tracking_uri, usable_tracking_uri
 from rsearch.tracking.lookup import log_search_artifacts
-from rsearch.tracking.redact import redact_text
 
 REPORT_ARTIFACT_PATH = "report"
 """Folder of the search's MLflow parent run the report and its figures go to."""
@@ -19,11 +19,17 @@ def run_tracking_uri(run: Run) -> str | None:
     """The MLflow store a search recorded into (None: untracked), from its manifest.
 
     Manifests written before the store was recorded absolute fall back to the spec's setting
-    resolved here.
+    resolved here. A credential masked in the manifest comes back from this process or the
+    environment (`usable_tracking_uri`).
+
+    Raises:
+        UserError: When the store needs a credential nobody gave.
     """
     if not run.manifest.tracked:
         return None
-    return run.manifest.tracking_uri or resolve_tracking_uri(run.spec.tracking.uri)
+    if run.manifest.tracking_uri is None:
+        return resolve_tracking_uri(run.spec.tracking.uri)
+    return usable_tracking_uri(run.manifest.tracking_uri)
 
 
 def log_report(run: Run, files: Sequence[Path]) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 
+from rsearch.redact import redact_text
 from rsearch.tracking.outbox import Outbox, Pending
 from rsearch.tracking.records import (
     Artifact,
@@ -27,7 +28,6 @@ from rsearch.tracking.records import (
     SearchArtifacts,
     Unreadable,
 )
-from rsearch.tracking.redact import redact_text
 from rsearch.tracking.runs import RunBook, RunState, Step
 from rsearch.tracking.store import http_limits, is_transient
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
+from rsearch.redact import redact, redact_yaml_text
 from rsearch.tracking.records import Artifact
-from rsearch.tracking.redact import redact, redact_yaml_text
 
 
 class Staging:

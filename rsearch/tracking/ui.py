@@ -18,8 +18,8 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from rsearch.errors import UserError
+from rsearch.redact import redact_text
 from rsearch.settings import resolve_tracking_uri, sqlite_path
-from rsearch.tracking.redact import redact_text
 from rsearch.tracking.runs import TAG_ROLE
 from rsearch.tracking.store import ensure_store, http_limits
 

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from rsearch.errors import UserError
+from rsearch.redact import is_masked, redact_kept, redact_yaml_text
 from rsearch.rundir import (
     RECORD_FILES,
     SPEC_AS_WRITTEN,
@@ -107,8 +108,10 @@ def run_search(
         publish_records(run, strict=True)
     record_plan(run, cluster)
     callbacks = tracking_callbacks(run) if track else []
+    # run.spec, as its files hold it: Tune pickles what it is given into the run directory,
+    # and nothing past this point needs the spec's credentials.
     tuner = make_tuner(
-        spec, run_dir, max_concurrent, live, callbacks=callbacks, storage_root=root.remote
+        run.spec, run_dir, max_concurrent, live, callbacks=callbacks, storage_root=root.remote
     )
     return fit_search(tuner, run)
 
@@ -139,11 +142,19 @@ def resume_search(run_dir: Path, address: str | None = None, live: bool = True) 
     from ray import tune
 
     run = open_run(run_dir)
+    check_tracking_credential(run)
     path = run.current_tune_path
     try:  # before Ray starts: a run with nothing to resume is told in a second
         restorable = tune.Tuner.can_restore(path)
     except OSError as e:
-        raise UserError(f"cannot read the search's storage at {path}: {e}") from None
+        hint = ""
+        if is_masked(run.manifest.experiment or ""):
+            hint = (
+                "; its credentials are not kept in the run directory: give them in the "
+                "environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "GOOGLE_APPLICATION_CREDENTIALS, or an instance role)"
+            )
+        raise UserError(f"cannot read the search's storage at {path}: {e}{hint}") from None
     if not restorable:
         raise UserError(f"{path} holds no Tune experiment state to resume from")
     connect(address, log_to_driver=not live)
@@ -161,7 +172,19 @@ def tracking_callbacks(run: Run) -> list[Any]:
     """The Tune callbacks that record the run in MLflow."""
     from rsearch.tune.tracking_callback import TrackingCallback
 
+    check_tracking_credential(run)
     return [TrackingCallback(run)]
+
+
+def check_tracking_credential(run: Run) -> None:
+    """Fail before Ray starts when the run's MLflow store needs a credential nobody gave again.
+
+    The run directory keeps the tracking URI masked (`rsearch.settings.usable_tracking_uri`);
+    found missing only inside Tune's callbacks, it would end the search there.
+    """
+    from rsearch.tracking.reports import run_tracking_uri
+
+    run_tracking_uri(run)
 
 
 def write_run_files(
@@ -175,6 +198,10 @@ def write_run_files(
 ) -> Run:
     """Write a new run directory's records: the spec as written and resolved, the manifest.
 
+    Every one is written with its credentials masked (`rsearch.redact`): the run directory is
+    uploaded beside the storage and read by anyone it is shared with. The run returned is the
+    one those files describe.
+
     Args:
         run_dir: The fresh run directory (`rsearch.rundir.create_run_dir`).
         spec: The validated spec, flags applied.
@@ -185,8 +212,9 @@ def write_run_files(
         experiment: Tune's experiment URI for URI storage, else None.
     """
     if spec_path is not None:
-        shutil.copyfile(spec_path, run_dir / SPEC_AS_WRITTEN)
-    resolved = spec.model_dump(mode="json")
+        written = redact_yaml_text(spec_path.read_text(encoding="utf-8"))
+        write_atomic(run_dir / SPEC_AS_WRITTEN, written)
+    resolved = redact_kept(spec.model_dump(mode="json"))
     write_atomic(run_dir / SPEC_RESOLVED, yaml.safe_dump(resolved, sort_keys=False))
     manifest = new_manifest(
         name=spec.name,
@@ -200,7 +228,7 @@ def write_run_files(
         experiment=experiment,
     )
     write_manifest(run_dir, manifest)
-    return Run(run_dir, manifest, spec)
+    return open_run(run_dir)
 
 
 def trial_trainable(setup: TrialSetup) -> Any:

@@ -88,7 +88,7 @@ def prepare_extension(
     spec = extended_spec(run.spec, overrides, trials, str(shown_as))
     refuse_unfinished(run)
     if run.manifest.experiment is not None:
-        check_storage(run.manifest.experiment)
+        check_storage(run.tune_path)  # the manifest's URI has its credentials masked
     cluster = connect(address, log_to_driver=not live)
     max_concurrent = concurrency(spec, cluster, trials)
     extension = new_extension(run.extensions, spec, trials, overrides)

@@ -35,7 +35,6 @@ class TrackingCallback(Callback):
         self._spec_path = spec_copy if spec_copy.is_file() else None
         address = run.manifest.ray_address
         self._ray_address = None if address == "embedded" else address
-        self._uri = run.manifest.tracking_uri
         self._setup = TrialSetup.from_spec(run.spec, run.train_root)
         self._recorder: Any = None
 
@@ -48,9 +47,11 @@ class TrackingCallback(Callback):
     ) -> None:
         """Open (or reopen, on resume) the search's parent run."""
         from rsearch.tracking import SearchRecorder, resolved_spec, search_settings
+        from rsearch.tracking.reports import run_tracking_uri
 
+        # Resolved here, not kept: Tune pickles its callbacks into the run directory.
         self._recorder = SearchRecorder(
-            self._uri,
+            run_tracking_uri(self._run),
             self._run.experiment_name,
             self._run.tracking_state,
             checkpoints=self._spec.tracking.checkpoints,
