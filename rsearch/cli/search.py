@@ -69,11 +69,16 @@ def resume(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     address: str | None = typer.Option(None, "--address", help="Ray cluster to join."),
     live: bool = typer.Option(True, "--live/--no-live", help="Show the live trial table."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Resume although the run's spec changed since it started (warns, records it).",
+    ),
 ) -> None:
     """Continue an interrupted search (or extension); finished trials are not run again."""
     from rsearch.tune.driver import resume_search
 
-    _finish(resume_search(run_dir, address=address, live=live))
+    _finish(resume_search(run_dir, address=address, live=live, force=force))
 
 
 @user_errors

@@ -33,6 +33,8 @@ class Manifest(BaseModel):
     """The spec's name: also the Optuna study's name."""
     spec_hash: str | None = None
     """Digest of the resolved spec (`spec_hash`): a changed spec has another."""
+    spec_file_hash: str | None = None
+    """Digest of the spec file as written, copied into the run directory (None: no file)."""
     spec_path: str | None = None
     """The spec file the search was started from, as given."""
     ray_address: str = "embedded"
