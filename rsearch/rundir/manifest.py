@@ -80,7 +80,7 @@ def new_manifest(**fields: Any) -> Manifest:
 
 
 def write_manifest(run_dir: Path, manifest: Manifest) -> None:
-    """Write the manifest once, atomically.
+    """Write the manifest once, atomically (`check_run_spec` alone rewrites its hashes).
 
     Raises:
         FileExistsError: When the run directory already has one (it is never rewritten).

@@ -75,11 +75,13 @@ def check_run_spec(run_dir: Path, force: bool = False) -> Run:
     read_manifest(path)  # "not a run directory" comes first
     resolved = load_spec(path / SPEC_RESOLVED)  # before open_run, whose errors have no line
     run = open_run(path)
-    if resolved.name != run.manifest.name:
-        raise UserError(
-            f"{run.path / SPEC_RESOLVED}: name is {resolved.name!r}, but the search and its "
-            f"Optuna study are {run.manifest.name!r}: a search's name cannot change"
-        )
+    where = run.path / (EXTENSIONS if run.extensions else SPEC_RESOLVED)
+    for name, held_in in ((resolved.name, run.path / SPEC_RESOLVED), (run.spec.name, where)):
+        if name != run.manifest.name:
+            raise UserError(
+                f"{held_in}: name is {name!r}, but the search and its Optuna study are "
+                f"{run.manifest.name!r}: a search's name cannot change"
+            )
     changes = _changes(run, resolved.model_dump(mode="json"))
     if not changes:
         return run
@@ -125,7 +127,11 @@ def _validate_extension(run: Run, extension: Extension) -> None:
 
 
 def _record(run: Run, changes: list[SpecChange]) -> Run:
-    """Write the new digests: the manifest's, and the latest extension's line."""
+    """Write the new digests: the manifest's, and the latest extension's line.
+
+    The one rewrite of records otherwise written once: what they record must be the spec the
+    remaining trials run.
+    """
     fields: dict[str, object] = {}
     for change in changes:
         if change.what == SPEC_RESOLVED:

@@ -106,3 +106,12 @@ def test_an_extended_search_checks_its_latest_extension(run_dir: Path) -> None:
     again = open_run(run_dir)
     assert again.extensions == forced.extensions and again.spec.space["optim.lr"].high == 0.2
     check_run_spec(run_dir)
+
+
+def test_an_extension_may_not_rename_the_search_either(run_dir: Path) -> None:
+    run = open_run(run_dir)
+    spec = extended_spec(run.spec, [], 2, "resolved.yaml")
+    append_extension(run_dir, new_extension(run.extensions, spec, 2, []))
+    _edit(run_dir / EXTENSIONS, '"name":"report-demo"', '"name":"other"')
+    with pytest.raises(UserError, match=rf"{EXTENSIONS}: name is 'other', but the search"):
+        check_run_spec(run_dir, force=True)
