@@ -76,13 +76,18 @@ def resume(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     address: str | None = typer.Option(None, "--address", help="Ray cluster to join."),
     live: bool = typer.Option(True, "--live/--no-live", help="Show the live trial table."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Resume although the run's spec changed since it started (warns, records it).",
+    ),
 ) -> None:
     """Continue an interrupted search (or extension); finished trials are not run again."""
     from rsearch.cluster.auth import refuse_home_token_for_remote
     from rsearch.tune.driver import resume_search
 
     refuse_home_token_for_remote(address)
-    _finish(resume_search(run_dir, address=address, live=live))
+    _finish(resume_search(run_dir, address=address, live=live, force=force))
 
 
 @user_errors

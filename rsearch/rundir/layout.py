@@ -1,6 +1,6 @@
 """The files of a run directory, and creating one.
 
-A run directory (`<storage root>/<name>-<timestamp>/`) is Tune's experiment directory plus
+A run directory (`<storage root>/<name>-<timestamp>-<6 hex>/`) is Tune's experiment directory plus
 rsearch's own files, named here so the search driver, `rsearch best`, reports and tracking
 agree without depending on each other.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 MANIFEST = "rsearch.json"
@@ -42,21 +43,35 @@ def is_run_dir(run_dir: Path) -> bool:
     return (run_dir / MANIFEST).is_file() and (run_dir / SPEC_RESOLVED).is_file()
 
 
-def create_run_dir(root: Path, name: str) -> Path:
-    """Create a fresh run directory `<root>/<name>-<YYYYmmdd-HHMMSS>` and return it.
+def create_run_dir(root: Path, name: str, taken: Callable[[str], bool] | None = None) -> Path:
+    """Create a fresh run directory `<root>/<name>-<YYYYmmdd-HHMMSS>-<6 hex>` and return it.
 
-    Creation is atomic (`mkdir` without exist_ok): two searches started in the same second
-    get different directories, one of them with a random suffix, never one shared.
+    The random suffix is always there: names made in the same second on different machines
+    (two jobs submitted at once, each with a control directory of its own) still differ, which
+    matters where they meet, at a storage URI. Locally the `mkdir` (without exist_ok) is
+    atomic, so two drivers can never share a directory; a URI has no atomic create, so the
+    name is also checked there through `taken`.
+
+    Args:
+        root: Where run directories are created on this machine.
+        name: The spec's name.
+        taken: Whether a run-directory name is in use elsewhere (Tune's experiment at a
+            storage URI); a name it reports taken is not used.
+
+    Raises:
+        FileExistsError: When no free name was found (never in practice: 2**24 per second).
     """
     root.mkdir(parents=True, exist_ok=True)
     stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    candidate = root / stem
     for _ in range(100):
+        candidate = root / f"{stem}-{secrets.token_hex(3)}"
         try:
             candidate.mkdir()
-            return candidate
         except FileExistsError:
-            candidate = root / f"{stem}-{secrets.token_hex(3)}"
+            continue
+        if taken is None or not taken(candidate.name):
+            return candidate
+        candidate.rmdir()
     raise FileExistsError(f"could not create a run directory for {name} under {root}")
 
 

@@ -34,6 +34,8 @@ class Manifest(BaseModel):
     """The spec's name: also the Optuna study's name."""
     spec_hash: str | None = None
     """Digest of the resolved spec (`spec_hash`): a changed spec has another."""
+    spec_file_hash: str | None = None
+    """Digest of the spec file as written, copied into the run directory (None: no file)."""
     spec_path: str | None = None
     """The spec file the search was started from, as given."""
     ray_address: str = "embedded"
@@ -80,6 +82,8 @@ def new_manifest(**fields: Any) -> Manifest:
 
 def write_manifest(run_dir: Path, manifest: Manifest) -> None:
     """Write the manifest once, atomically, its credentials masked (`rsearch.redact`).
+
+    `check_run_spec` alone rewrites it later, and only its spec hashes.
 
     The manifest is uploaded beside the run's storage and read by anyone with the run
     directory, so URIs lose their passwords and secret query values; this process keeps the

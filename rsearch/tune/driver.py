@@ -1,19 +1,20 @@
 """run_search / resume_search: a spec becomes a Ray Tune experiment in a run directory.
 
-A run directory (`<storage>/<name>-<timestamp>/`) is Tune's experiment directory plus
+A run directory (`<storage>/<name>-<timestamp>-<6 hex>/`) is Tune's experiment directory plus
 rsearch's own files: the spec as written and resolved, the Optuna study (`optuna.journal`), a
 small manifest, and the Train runs of the trials (`train/`). Each `rsearch extend` adds a Tune
 experiment of its own inside it (`extend-<k>/`, see `TuneExperiment` and `rsearch.tune.extend`).
 
 When the storage is a URI (s3://, gs://, ...), the run directory is a local control directory
 (under `--local-dir`, default ./rsearch-runs) and Tune's experiment with the Train runs lives
-at `<uri>/<name>-<timestamp>/`, recorded in the manifest; see `rsearch.tune.storage`.
+at `<uri>/<name>-<timestamp>-<6 hex>/`, recorded in the manifest; see `rsearch.tune.storage`.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,13 @@ from rsearch.rundir import (
     STUDY_FILE,
     TRAIN_DIR,
     Run,
+    check_run_spec,
     create_run_dir,
+    driver_lock,
+    file_hash,
     new_manifest,
-    open_run,
+    open_study,
+    read_manifest,
     spec_hash,
     write_atomic,
     write_manifest,
@@ -49,7 +54,7 @@ from rsearch.tune.capacity import concurrency
 from rsearch.tune.cluster import ClusterResources, connect
 from rsearch.tune.optuna_searcher import OptunaSearcher
 from rsearch.tune.schedulers import make_scheduler, pbt_param_space
-from rsearch.tune.storage import download_trial_results, make_dir, upload_files
+from rsearch.tune.storage import download_trial_results, exists, make_dir, upload_files
 from rsearch.tune.trainable import TrialSetup, trial_driver
 
 log = logging.getLogger(__name__)
@@ -96,8 +101,30 @@ def run_search(
     if root.remote is not None:
         check_storage(root.remote)  # before Ray starts: a wrong bucket fails in a second
     cluster = connect(address, log_to_driver=not live)
+    run_dir = create_run_dir(root.local, spec.name, taken=_taken_at(root.remote))
+    with driver_lock(run_dir):  # held from the directory's first moment to the search's end
+        return _start_search(spec, spec_path, address, live, track, root, cluster, run_dir)
+
+
+def _taken_at(remote: str | None) -> Callable[[str], bool] | None:
+    """Whether a run-directory name is in use at the storage URI (None: local storage)."""
+    if remote is None:
+        return None
+    return lambda name: exists(uri_join(remote, name))
+
+
+def _start_search(
+    spec: SearchSpec,
+    spec_path: Path | None,
+    address: str | None,
+    live: bool,
+    track: bool,
+    root: StorageRoot,
+    cluster: ClusterResources,
+    run_dir: Path,
+) -> RunInfo:
+    """`run_search` from its fresh run directory on, the driver lock held."""
     max_concurrent = concurrency(spec, cluster)
-    run_dir = create_run_dir(root.local, spec.name)
     experiment = uri_join(root.remote, run_dir.name) if root.remote else None
     try:
         run = write_run_files(run_dir, spec, spec_path, address, track, root, experiment)
@@ -133,15 +160,36 @@ def record_plan(run: Run, cluster: ClusterResources) -> None:
     ledger_for(run.path, run.spec).set_plan(plan.total_flops, plan.total_device_hours)
 
 
-def resume_search(run_dir: Path, address: str | None = None, live: bool = True) -> RunInfo:
+def resume_search(
+    run_dir: Path, address: str | None = None, live: bool = True, force: bool = False
+) -> RunInfo:
     """Continue an interrupted search: unfinished trials resume, finished ones stay done.
 
     An extended search resumes its latest extension's Tune experiment (the earlier ones had
-    finished, or it could not have been extended).
+    finished, or it could not have been extended). The run's spec is validated again and
+    must be the one recorded (`rsearch.rundir.check_run_spec`); the study must exist.
+
+    Args:
+        run_dir: The search's run directory.
+        address: A Ray cluster to join; None starts an embedded Ray sized to this machine.
+        live: Show the live trial table.
+        force: Resume with a spec changed since the search started (warned and recorded).
+
+    Raises:
+        UserError: When another driver holds the run directory (`rsearch.rundir.driver_lock`),
+            its spec changed (without force), its study is missing, or there is nothing to
+            resume; all before Ray starts.
     """
+    path = run_dir.expanduser().resolve()
+    read_manifest(path)  # no lock file is left in a directory that is no run directory
+    with driver_lock(path):  # read under the lock: a driver may just have changed the run
+        return _resume(check_run_spec(path, force), address, live)
+
+
+def _resume(run: Run, address: str | None, live: bool) -> RunInfo:
+    """`resume_search` once the driver lock is held and the spec checked."""
     from ray import tune
 
-    run = open_run(run_dir)
     check_tracking_credential(run)
     path = run.current_tune_path
     try:  # before Ray starts: a run with nothing to resume is told in a second
@@ -157,6 +205,8 @@ def resume_search(run_dir: Path, address: str | None = None, live: bool = True) 
         raise UserError(f"cannot read the search's storage at {path}: {e}{hint}") from None
     if not restorable:
         raise UserError(f"{path} holds no Tune experiment state to resume from")
+    # The study the manifest names, never a fresh one: a missing study is an error.
+    open_study(run.study_file, run.manifest.name)
     connect(address, log_to_driver=not live)
     setup = TrialSetup.from_spec(run.spec, run.train_root)
     tuner = tune.Tuner.restore(
@@ -219,6 +269,7 @@ def write_run_files(
     manifest = new_manifest(
         name=spec.name,
         spec_hash=spec_hash(resolved),
+        spec_file_hash=file_hash(run_dir / SPEC_AS_WRITTEN),
         spec_path=str(spec_path) if spec_path else None,
         ray_address=address or "embedded",
         tracked=track,
@@ -333,6 +384,7 @@ def make_tuner(
     searcher = OptunaSearcher(
         spec, place.study_file, spec.budget_epochs, trials=place.trials, extension=place.extension
     )
+    _ = searcher.study  # created before Tune's state: an experiment Tune can restore has its study
     # The ledger comes first: tracking reads its final record when the experiment ends.
     callbacks = [
         LedgerCallback(run_dir, spec),

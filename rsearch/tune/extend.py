@@ -21,6 +21,7 @@ from rsearch.rundir import (
     SPEC_RESOLVED,
     Run,
     append_extension,
+    driver_lock,
     new_extension,
     open_run,
     open_study,
@@ -58,12 +59,14 @@ def extend_search(
         live: Show the live trial table.
 
     Raises:
-        UserError: For fewer than one trial, a directory that is no run directory, an override
-            an extension may not make, a search that has not finished, or an unreachable
-            cluster or storage; all but the last before Ray starts.
+        UserError: For fewer than one trial, a directory that is no run directory, one
+            another driver holds (`rsearch.rundir.driver_lock`), an override an extension may
+            not make, a search that has not finished, or an unreachable cluster or storage;
+            all but the last before Ray starts.
     """
-    tuner, extended = prepare_extension(run_dir, trials, overrides, address, live)
-    return fit_search(tuner, extended)
+    with driver_lock(open_run(run_dir).path):
+        tuner, extended = prepare_extension(run_dir, trials, overrides, address, live)
+        return fit_search(tuner, extended)
 
 
 def prepare_extension(

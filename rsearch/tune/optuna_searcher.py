@@ -76,6 +76,7 @@ class OptunaSearcher(Searcher):
         self._numbers: dict[str, int] = {}  # Tune trial id -> Optuna trial number
         self._last_epoch: dict[str, int] = {}
         self._counted_elsewhere = False  # see _count_finished_elsewhere; not pickled
+        self._restored = False  # unpickled by a resumed experiment: its study must exist
         self._study: optuna.Study | None = None
         self._book: TrialBook | None = None
 
@@ -83,7 +84,9 @@ class OptunaSearcher(Searcher):
     def study(self) -> optuna.Study:
         """The Optuna study (loaded lazily: the searcher is pickled with the experiment)."""
         if self._study is None:
-            self._study = create_study(self._spec, self._study_file, self._extension)
+            self._study = create_study(
+                self._spec, self._study_file, self._extension, must_exist=self._restored
+            )
         return self._study
 
     @property
@@ -103,6 +106,7 @@ class OptunaSearcher(Searcher):
         state.setdefault("_trials", state["_spec"].search.num_trials)
         state.setdefault("_extension", 0)
         state["_counted_elsewhere"] = False  # an unpickled searcher counts again
+        state["_restored"] = True
         self.__dict__.update(state)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:

@@ -76,7 +76,7 @@ def directions(spec: SearchSpec) -> list[Literal["maximize", "minimize"]]:
 
 
 def create_study(
-    spec: SearchSpec, study_file: Path | None = None, extension: int = 0
+    spec: SearchSpec, study_file: Path | None = None, extension: int = 0, must_exist: bool = False
 ) -> optuna.Study:
     """A study for the spec with its warm-start recipes queued first.
 
@@ -85,13 +85,19 @@ def create_study(
         study_file: The run's journal file (`rsearch.rundir`); None keeps the study in memory
             (dry runs). An existing study is loaded, its trials seen by the sampler.
         extension: Which extension of the search proposes (see `make_sampler`).
+        must_exist: Load the study, never create it (a restored searcher: a missing study
+            means the wrong file or name, and a fresh one would silently start over).
+
+    Raises:
+        rsearch.rundir.StudyNotFound: With must_exist, when the study does not exist.
     """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = make_sampler(spec, extension)
     if study_file is not None:
-        study = open_study(study_file, spec.name, sampler, directions(spec))
+        creating = None if must_exist else directions(spec)
+        study = open_study(study_file, spec.name, sampler, creating)
     else:
         study = optuna.create_study(sampler=sampler, directions=directions(spec))
     if not study.trials:  # a resumed study already holds its warm starts

@@ -1,9 +1,9 @@
 """Where a search keeps its files: a local control directory and Tune's experiment location.
 
-With a local storage root, both are one run directory, `<storage>/<name>-<timestamp>/`.
+With a local storage root, both are one run directory, `<storage>/<name>-<timestamp>-<6 hex>/`.
 With a URI root (`s3://bucket/path`, `gs://...`, any pyarrow filesystem URI, its query
 included, e.g. `?endpoint_override=host:9000&scheme=http` for an S3-compatible server), Tune's
-experiment and the trials' Train checkpoints live at `<uri>/<name>-<timestamp>/`, while the
+experiment and the trials' Train checkpoints live at `<uri>/<name>-<timestamp>-<6 hex>/`, while the
 driver keeps the files it writes itself (Optuna journal, which needs file locks; the MLflow
 outbox; spec copies and manifest) in a local control directory of the same name. Those record
 files are uploaded beside Tune's, so a copy of the experiment's URI directory is a complete run
@@ -31,10 +31,22 @@ def _filesystem(uri: str) -> tuple[Any, str]:
     return FileSystem.from_uri(uri)
 
 
+def _file_type() -> Any:
+    from pyarrow.fs import FileType
+
+    return FileType
+
+
 def make_dir(uri: str) -> None:
     """Create the directory at uri (and its parents) if missing."""
     fs, root = _filesystem(uri)
     fs.create_dir(root, recursive=True)
+
+
+def exists(uri: str) -> bool:
+    """Whether anything (a file or a directory) is at uri."""
+    fs, path = _filesystem(uri)
+    return bool(fs.get_file_info(path).type != _file_type().NotFound)
 
 
 def upload_files(files: Iterable[Path], dest_uri: str) -> None:

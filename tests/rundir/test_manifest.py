@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from rsearch.errors import UserError
 from rsearch.rundir import (
     MANIFEST,
     create_run_dir,
+    layout,
     new_manifest,
     open_run,
     read_manifest,
@@ -102,4 +104,29 @@ def test_run_directories_started_in_the_same_second_never_collide(tmp_path: Path
     for t in threads:
         t.join()
     assert len(made) == 8 and len(set(made)) == 8
-    assert all(p.is_dir() and p.name.startswith("same-") for p in made)
+    assert all(p.is_dir() and RUN_NAME.fullmatch(p.name) for p in made)
+
+
+RUN_NAME = re.compile(r"same-\d{8}-\d{6}-[0-9a-f]{6}")
+
+
+def test_run_directories_of_separate_roots_differ_too(tmp_path: Path) -> None:
+    """Two jobs submitted at once have control directories of their own, one storage URI."""
+    names = {create_run_dir(tmp_path / f"job{i}", "same").name for i in range(20)}
+    assert len(names) == 20 and all(RUN_NAME.fullmatch(n) for n in names)
+
+
+def test_a_name_taken_at_the_storage_uri_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suffixes = iter(["aaaaaa", "aaaaaa", "bbbbbb"])  # the second search draws the first's
+    monkeypatch.setattr(layout.secrets, "token_hex", lambda n: next(suffixes))
+    monkeypatch.setattr(layout.time, "strftime", lambda fmt: "20260101-000000")  # same second
+    remote = tmp_path / "bucket"
+    remote.mkdir()
+    taken_there = lambda name: (remote / name).exists()  # noqa: E731
+    first = create_run_dir(tmp_path / "a", "same", taken=taken_there)
+    (remote / first.name).mkdir()  # the first search's experiment, at the URI
+    second = create_run_dir(tmp_path / "b", "same", taken=taken_there)
+    assert first.name.endswith("-aaaaaa") and second.name == first.name.replace("aaaaaa", "bbbbbb")
+    assert list((tmp_path / "b").iterdir()) == [second]  # the refused name left nothing behind

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import optuna
+import pytest
 
+from rsearch.rundir import StudyNotFound
 from rsearch.spec import parse_spec_text
 from rsearch.tune.optuna_searcher import OptunaSearcher
 
@@ -62,3 +65,15 @@ def test_restored_searcher_adopts_orphans_and_keeps_the_budget(tmp_path: Path) -
     assert second.suggest("z") == "FINISHED"
     assert len(second.study.trials) == 3
     assert second.study.trials[1].user_attrs["tune_trial_id"] == "x"
+
+
+def test_a_restored_searcher_never_creates_a_fresh_study(tmp_path: Path) -> None:
+    """Unpickled by a resumed experiment, it loads its study; a missing one is an error."""
+    searcher = _searcher(tmp_path)
+    assert searcher.study.study_name == "s"  # a new search creates it
+    restored = pickle.loads(pickle.dumps(searcher))
+    assert restored.study.study_name == "s"
+    (tmp_path / "optuna.journal").unlink()
+    with pytest.raises(StudyNotFound, match="has no Optuna study"):
+        _ = pickle.loads(pickle.dumps(searcher)).study
+    assert not (tmp_path / "optuna.journal").exists()

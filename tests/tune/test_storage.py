@@ -9,7 +9,7 @@ import pytest
 
 from rsearch.settings import is_uri, local_path, uri_join, with_fs_path
 from rsearch.tune.persisted import checkpoint_uri
-from rsearch.tune.storage import download_trial_results, fs_path, upload_files
+from rsearch.tune.storage import download_trial_results, exists, fs_path, upload_files
 
 MINIO = "s3://bucket/runs?endpoint_override=127.0.0.1:9000&scheme=http&region=us-east-1"
 
@@ -108,3 +108,10 @@ def test_records_go_up_and_trial_results_come_down(tmp_path: Path) -> None:
     assert not (run_dir / "trial_a" / "checkpoint_000000").exists()
     assert not (run_dir / "train").exists()
     assert not (run_dir / "experiment_state-x.json").exists()
+
+
+def test_exists_sees_files_and_directories(tmp_path: Path) -> None:
+    (tmp_path / "run-a").mkdir()
+    (tmp_path / "file").write_text("x")
+    assert exists(str(tmp_path / "run-a")) and exists(str(tmp_path / "file"))
+    assert not exists(str(tmp_path / "run-b"))
