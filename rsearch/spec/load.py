@@ -261,7 +261,8 @@ def _merge_extends(
             problems.append(Problem(loc, f"extends forms a cycle: {chain}", at))
             continue
         if not target.is_file():
-            problems.append(Problem(loc, f"extended file not found: {target}", at))
+            what = "is not a regular file" if target.exists() else "not found"
+            problems.append(Problem(loc, f"extended file {what}: {target}", at))
             continue
         if len(read) >= MAX_EXTENDED_FILES:  # stop the whole load: one line, not one per file
             message = f"extends reads more than {MAX_EXTENDED_FILES} files in all"

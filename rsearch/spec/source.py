@@ -7,6 +7,7 @@ key's line and column, so a validation error can point at `file:line:col`.
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import sys
@@ -55,6 +56,10 @@ MAX_DEPTH = 64
 """Deepest nesting of mappings and lists, aliases expanded (shipped files nest under ten)."""
 
 
+_UNUSED_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("binary", "set", "omap", "pairs"))
+"""YAML's types that become bytes, sets or pair lists: nothing in a spec is one."""
+
+
 class RefusedYAMLError(yaml.MarkedYAMLError):
     """Well-formed YAML refused because reading it would exhaust time, memory or the stack."""
 
@@ -85,7 +90,8 @@ class _GuardedLoader(Composer, _Parser, SafeConstructor, Resolver):
 
     Refused, each at the line of the offending anchor, alias or value: recursive aliases, files
     that hold more than MAX_NODES values once aliases are expanded, nesting deeper than
-    MAX_DEPTH, and integers too long for Python to convert. Composing stays in Python (the
+    MAX_DEPTH, integers too long for Python to convert, infinite or NaN numbers, keys that are
+    not names and strings holding NUL. Composing stays in Python (the
     Composer comes first) so that every node passes these checks.
     """
 
@@ -109,6 +115,7 @@ class _GuardedLoader(Composer, _Parser, SafeConstructor, Resolver):
         self._depth += 1
         node = super().compose_node(parent, index)
         self._depth -= 1
+        _refuse_odd_values(node)
         children = _children(node)
         size = 1 + sum(self._shape[id(c)][0] for c in children)
         height = 1 + max((self._shape[id(c)][1] for c in children), default=0)
@@ -132,7 +139,7 @@ class _GuardedLoader(Composer, _Parser, SafeConstructor, Resolver):
     def _count(self, values: int, mark: Any, why: str = "") -> None:
         self._expanded += values
         if self._expanded > MAX_NODES:
-            message = f"{why}the file holds more than {MAX_NODES} values with aliases expanded"
+            message = f"{why}more than {MAX_NODES} values in all with aliases expanded"
             raise RefusedYAMLError(message, mark)
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
@@ -143,10 +150,38 @@ class _GuardedLoader(Composer, _Parser, SafeConstructor, Resolver):
             message = f"integer longer than {digits} digits"
             raise RefusedYAMLError(message, node.start_mark) from None
 
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        value = float(super().construct_yaml_float(node))
+        if not math.isfinite(value):  # no knob means anything at infinity; .nan is a typo
+            raise RefusedYAMLError(f"{node.value} is not a finite number", node.start_mark)
+        return value
+
+    # Tags no spec needs are left without a constructor, so they are refused at their line.
     yaml_constructors = {
-        **SafeConstructor.yaml_constructors,
+        **{
+            tag: construct
+            for tag, construct in SafeConstructor.yaml_constructors.items()
+            if tag not in _UNUSED_TAGS
+        },
         "tag:yaml.org,2002:int": construct_yaml_int,
+        "tag:yaml.org,2002:float": construct_yaml_float,
     }
+
+
+_NAME_TAGS = frozenset({"tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"})
+
+
+def _refuse_odd_values(node: yaml.Node | None) -> None:
+    """Refuse what no spec holds and later code would trip on: keys that are not names (`1:`,
+    `null:`, `[a, b]:`) and strings with a NUL character (written as the escape `"\\0"`)."""
+    if isinstance(node, yaml.ScalarNode) and "\0" in node.value:
+        raise RefusedYAMLError("a string holds a NUL character", node.start_mark)
+    if isinstance(node, yaml.MappingNode):
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag not in _NAME_TAGS:
+                shown = key.value if isinstance(key, yaml.ScalarNode) else "a collection"
+                message = f"a key must be a name; {shown!r} is not (quote it if it is one)"
+                raise RefusedYAMLError(message, key.start_mark)
 
 
 def _children(node: yaml.Node | None) -> list[yaml.Node]:
@@ -185,7 +220,7 @@ def read_yaml(path: Path, shown_as: str | None = None) -> tuple[Source | None, l
     if raw is None:
         return None, [Problem((), "not a regular file", top)]
     if len(raw) > MAX_FILE_BYTES:
-        limit = f"{MAX_FILE_BYTES // 1024} KiB"
+        limit = f"{MAX_FILE_BYTES / 2**20:g} MiB"
         return None, [Problem((), f"file is larger than {limit} (a spec is written by hand)", top)]
     try:
         text = raw.decode("utf-8")
@@ -225,6 +260,8 @@ def parse_yaml(text: str, name: str) -> tuple[Source | None, list[Problem]]:
         mark = e.problem_mark or e.context_mark
         where = Location(name, mark.line + 1, mark.column + 1) if mark else top
         what = "refused" if isinstance(e, RefusedYAMLError) else "syntax error"
+        if isinstance(e, yaml.constructor.ConstructorError):  # well-formed, but a tag we refuse
+            what = "error"
         return None, [Problem((), f"YAML {what}: {e.problem or e}", where)]
     except yaml.reader.ReaderError as e:  # a character YAML never allows (NUL, most controls)
         message = f"YAML error: character #x{e.character:04x} is not allowed"
