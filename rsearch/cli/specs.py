@@ -146,8 +146,9 @@ def train(
 ) -> None:
     """Train one recipe in this process and write its metrics as JSON."""
     from rsearch.spec import load_recipe
-    from rsearch.train import run_recipe
 
     recipe = load_recipe(recipe_path, overrides or ())
+    from rsearch.train import run_recipe  # torch: seconds to import, only once the recipe is sound
+
     run_recipe(recipe, metrics, progress=progress)
     err.print(f"metrics written to {metrics}", highlight=False)

@@ -50,6 +50,8 @@ def file_kind(src: Source) -> Kind:
 
 
 def _neither(keys: list[str]) -> str:
+    if not keys:
+        return "an empty mapping: neither a search spec nor a recipe"
     close = difflib.get_close_matches(keys[0], sorted(SPEC_KEYS | RECIPE_KEYS), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return (

@@ -15,8 +15,12 @@ from rsearch.spec.kind import EXTENDS, file_kind
 from rsearch.spec.narrowing import narrowing_problems
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import SearchSpec
-from rsearch.spec.source import Source, deep_merge, parse_yaml, read_yaml
+from rsearch.spec.source import Source, deep_merge, load_yaml, parse_yaml, read_yaml
 from rsearch.spec.typewalk import describe_error, tagged_member
+
+MAX_EXTENDED_FILES = 32
+"""Most recipe files one load may read through `extends` (shipped files chain two or three);
+a chain or a fan-out of files naming each other twice would otherwise read without end."""
 
 FLAG_FIELDS: dict[str, Loc] = {"--storage": ("storage",), "--tracking-uri": ("tracking", "uri")}
 """Command-line flags that set a spec field, as `--set` would (their values taken verbatim)."""
@@ -114,10 +118,14 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         SpecError: With every problem found; a search spec (or a file of neither kind, see
             rsearch.spec.kind) is refused as a whole rather than reported key by key.
     """
-    src, problems = _read_recipe_source(Path(path), ())
+    src, problems = _read_recipe_source(Path(path), (), [])
     if src is None:
         raise SpecError(problems)
-    if file_kind(src) == "spec":
+    try:
+        kind = file_kind(src)
+    except SpecError as e:  # what extends failed to bring may be why: say both
+        raise SpecError([*problems, *e.problems]) from None
+    if kind == "spec":
         message = "a search spec, not a recipe (a spec's recipe is its `base:`)"
         raise SpecError([Problem((), message, src.where.get(()))])
     problems += apply_overrides(src, overrides)
@@ -184,7 +192,7 @@ def _read_spec_source(
     if isinstance(base, dict) and EXTENDS in base:
         inside = {k[1:]: v for k, v in src.where.items() if k[:1] == ("base",) and k != ("base",)}
         merged, where, extra = _merge_extends(
-            base, inside, path.parent, (path.resolve(),), ("base",)
+            base, inside, path.parent, (path.resolve(),), ("base",), []
         )
         problems += extra
         src.data["base"] = merged
@@ -195,13 +203,15 @@ def _read_spec_source(
     return src, problems
 
 
-def _read_recipe_source(path: Path, stack: tuple[Path, ...]) -> tuple[Source | None, list[Problem]]:
+def _read_recipe_source(
+    path: Path, stack: tuple[Path, ...], read: list[Path]
+) -> tuple[Source | None, list[Problem]]:
     src, problems = read_yaml(path)
     if src is None or EXTENDS not in src.data:
         return src, problems
     inside = {k: v for k, v in src.where.items() if k}
     merged, where, extra = _merge_extends(
-        src.data, inside, path.parent, (*stack, path.resolve()), ()
+        src.data, inside, path.parent, (*stack, path.resolve()), (), read
     )
     return Source(merged, {(): src.where[()], **where}), problems + extra
 
@@ -212,6 +222,7 @@ def _merge_extends(
     folder: Path,
     stack: tuple[Path, ...],
     prefix: Loc,
+    read: list[Path],
 ) -> tuple[dict[str, Any], dict[Loc, Location], list[Problem]]:
     """Merge the recipe files named by the section's `extends` under it (the section wins).
 
@@ -221,9 +232,14 @@ def _merge_extends(
         folder: Directory that relative `extends` paths start from.
         stack: Files being resolved, outermost first (to find cycles).
         prefix: Where the section sits in the spec (for problem paths).
+        read: Files read through `extends` so far in this load (appended to; see
+            MAX_EXTENDED_FILES).
 
     Returns:
         The merged mapping, its locations (relative to the section) and the problems.
+
+    Raises:
+        SpecError: The load would read more than MAX_EXTENDED_FILES files.
     """
     section = dict(section)
     extends = section.pop(EXTENDS)
@@ -235,15 +251,24 @@ def _merge_extends(
     merged_where: dict[Loc, Location] = {}
     problems: list[Problem] = []
     for name in names:
-        target = (folder / name).resolve()
+        try:
+            target = (folder / name).resolve()
+        except (OSError, RuntimeError, ValueError) as e:  # a symlink loop, a NUL in the name
+            problems.append(Problem(loc, f"cannot resolve extended file {name!r}: {e}", at))
+            continue
         if target in stack:
             chain = " -> ".join(p.name for p in (*stack, target))
             problems.append(Problem(loc, f"extends forms a cycle: {chain}", at))
             continue
         if not target.is_file():
-            problems.append(Problem(loc, f"extended file not found: {target}", at))
+            what = "is not a regular file" if target.exists() else "not found"
+            problems.append(Problem(loc, f"extended file {what}: {target}", at))
             continue
-        parent, extra = _read_recipe_source(target, stack)
+        if len(read) >= MAX_EXTENDED_FILES:  # stop the whole load: one line, not one per file
+            message = f"extends reads more than {MAX_EXTENDED_FILES} files in all"
+            raise SpecError([Problem(loc, message, at)])
+        read.append(target)
+        parent, extra = _read_recipe_source(target, stack, read)
         problems += extra
         if parent is not None:
             merged = deep_merge(merged, parent.data)
@@ -266,7 +291,7 @@ def apply_overrides(src: Source, overrides: Sequence[str]) -> list[Problem]:
             problems.append(Problem((), f"--set expects path=value, got {item!r}", here))
             continue
         try:
-            value = yaml.safe_load(text)
+            value, _ = load_yaml(text)
         except yaml.YAMLError as e:
             # the parser's problem alone: its full text quotes the value over several lines
             reason = getattr(e, "problem", None) or e

@@ -263,15 +263,56 @@ def _cifar_split(root: Path, names: tuple[str, ...], label_key: str) -> ImageArr
     return ImageArray(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
 
 
+_CIFAR_GLOBALS = frozenset(
+    {
+        # numpy arrays, dtypes and scalars, under numpy 1's module names (the official files,
+        # pickled by Python 2) and numpy 2's
+        *((m, "_reconstruct") for m in ("numpy.core.multiarray", "numpy._core.multiarray")),
+        *((m, "scalar") for m in ("numpy.core.multiarray", "numpy._core.multiarray")),
+        *((m, "_frombuffer") for m in ("numpy.core.numeric", "numpy._core.numeric")),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # bytes in a protocol-2 pickle written by Python 3
+    }
+)
+"""The only callables a CIFAR batch may name: unpickling anything else could run code."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds numpy arrays, lists, dicts and numbers, and nothing else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _CIFAR_GLOBALS:
+            raise pickle.UnpicklingError(
+                f"it names {module}.{name}, which a CIFAR batch never holds (refused unread: "
+                "unpickling it could run code)"
+            )
+        return super().find_class(module, name)
+
+
+_UNREADABLE = (
+    OSError,
+    pickle.UnpicklingError,
+    EOFError,
+    AttributeError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    ImportError,
+)
+"""What a damaged or foreign file raises while unpickled and read as a batch."""
+
+
 def _cifar_batch(path: Path, label_key: str) -> ImageArray:
     try:
         with path.open("rb") as f:
-            batch: dict[Any, Any] = pickle.load(f, encoding="bytes")
+            batch: dict[Any, Any] = _CifarUnpickler(f, encoding="bytes").load()
         data = batch.get(b"data", batch.get("data"))
         labels = batch.get(label_key.encode(), batch.get(label_key))
         images = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32)
         targets = np.asarray(labels, dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError) as e:
+    except _UNREADABLE as e:
         raise TrainInputError(f"cannot read CIFAR batch {str(path)!r}: {e}") from e
     if len(images) != len(targets):
         raise TrainInputError(
