@@ -185,7 +185,7 @@ def write_run_files(
         experiment: Tune's experiment URI for URI storage, else None.
     """
     if spec_path is not None:
-        shutil.copyfile(spec_path, run_dir / SPEC_AS_WRITTEN)
+        write_atomic(run_dir / SPEC_AS_WRITTEN, spec_path.read_bytes())
     resolved = spec.model_dump(mode="json")
     write_atomic(run_dir / SPEC_RESOLVED, yaml.safe_dump(resolved, sort_keys=False))
     manifest = new_manifest(
