@@ -213,6 +213,7 @@ def ui(
             return  # the store is a server already
         try:  # from here on: a signal that arrives while printing must stop the server too
             out.print(f"MLflow UI: {server.url}", highlight=False, markup=False)
+            err.print(f"server log: {server.log_path}", highlight=False, markup=False)
             err.print("Ctrl-C stops it.", highlight=False)
             while server.process.poll() is None:
                 time.sleep(1)
