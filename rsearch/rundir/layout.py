@@ -42,6 +42,13 @@ RECORD_FILES = (SPEC_AS_WRITTEN, SPEC_RESOLVED, MANIFEST, STUDY_FILE, EXTENSIONS
 """rsearch's own records, copied beside Tune's experiment when the storage is a URI."""
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once (umask can only be read by setting it), at import
+_MODE = 0o666 & ~_UMASK
+"""A new record's permissions, as `open` would give: mkstemp's own 0600 would hide the run's
+records from the other users of a shared run directory."""
+
+
 def is_run_dir(run_dir: Path) -> bool:
     """Whether run_dir holds an rsearch manifest and resolved spec."""
     return (run_dir / MANIFEST).is_file() and (run_dir / SPEC_RESOLVED).is_file()
@@ -80,6 +87,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(fd, _MODE)
             f.write(raw)
             f.flush()
             os.fsync(f.fileno())
