@@ -351,9 +351,10 @@ def fit_search(tuner: Any, run: Run) -> RunInfo:
     Raises:
         StorageFull: A disk the search writes to filled up; `rsearch resume` carries on.
     """
-    from rsearch.tune.disk_full import full_disk, storage_full
+    from rsearch.tune.disk_full import full_disk, quiet_full_disk_failures, storage_full
     from rsearch.tune.ledger_hooks import forget_ledger
 
+    quiet_full_disk_failures()
     try:
         grid = tuner.fit()
     except Exception as e:
