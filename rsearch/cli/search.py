@@ -226,6 +226,8 @@ def ui(
             out.print(f"MLflow UI: {server.url}", highlight=False, markup=False)
             return  # the store is a server already
         try:  # from here on: a signal that arrives while printing must stop the server too
+            # Before the URL: whoever acts on the URL has been told where the log is.
+            err.print(f"server log: {server.log_path}", highlight=False, markup=False)
             out.print(f"MLflow UI: {server.url}", highlight=False, markup=False)
             err.print("Ctrl-C stops it.", highlight=False)
             while server.process.poll() is None:

@@ -100,7 +100,7 @@ def read_compute(run_dir: Path) -> ComputeRecord | None:
     if not path.is_file():
         return None
     try:
-        return ComputeRecord.model_validate_json(path.read_text(encoding="utf-8"))
+        return ComputeRecord.model_validate_json(path.read_bytes())
     except ValidationError as e:
         raise UserError(f"{path} is damaged: {e.errors()[0]['msg']}") from None
 

@@ -92,7 +92,9 @@ def read_extensions(run_dir: Path) -> tuple[Extension, ...]:
     if not path.is_file():
         return ()
     records = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    # Bytes a crash garbled make their line unreadable JSON (skipped), not the file unreadable.
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -7,8 +7,10 @@ agree without depending on each other.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,10 +34,20 @@ SPEED_FILE = "speed.json"
 """What the search spent (FLOPs, device-seconds) per trial, its budget and why it stopped."""
 EXTENSIONS = "extensions.jsonl"
 """One line per `rsearch extend` of the search, appended (see `rsearch.rundir.extensions`)."""
+CHECKPOINTS = "checkpoints.json"
+"""Each trial's last checkpoint, relative to the run directory (see `rsearch.rundir.checkpoints`):
+the one place the best trial's checkpoint is found for upload, after any resume."""
 EXTENSION_PREFIX = "extend-"
 """The k-th extension's Tune experiment is `<Tune's experiment>/extend-<k>/`."""
 RECORD_FILES = (SPEC_AS_WRITTEN, SPEC_RESOLVED, MANIFEST, STUDY_FILE, EXTENSIONS, COMPUTE_FILE)
 """rsearch's own records, copied beside Tune's experiment when the storage is a URI."""
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once (umask can only be read by setting it), at import
+_MODE = 0o666 & ~_UMASK
+"""A new record's permissions, as `open` would give: mkstemp's own 0600 would hide the run's
+records from the other users of a shared run directory."""
 
 
 def is_run_dir(run_dir: Path) -> bool:
@@ -75,8 +87,42 @@ def create_run_dir(root: Path, name: str, taken: Callable[[str], bool] | None = 
     raise FileExistsError(f"could not create a run directory for {name} under {root}")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path through a temporary file and a rename: readers never see half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Replace path's content so that readers, and a crash, see the old file or the new one.
+
+    The data goes to a private temporary file beside path (same file system, so the rename
+    is atomic), is synced to disk before the rename, and the temporary file is removed when
+    any step fails (a full disk leaves no half-written file behind).
+
+    Args:
+        path: The file to write.
+        data: Its content; text is written as UTF-8.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(fd, _MODE)
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _sync_dir(path.parent)
+
+
+def _sync_dir(directory: Path) -> None:
+    """Persist a rename: the directory entry is data too (best effort, POSIX only)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a directory; the rename still held
+        pass
+    finally:
+        os.close(fd)

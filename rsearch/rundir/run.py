@@ -91,7 +91,7 @@ def open_run(run_dir: Path) -> Run:
     if not spec_file.is_file():
         raise UserError(f"{path} is not an rsearch run directory (no {SPEC_RESOLVED})")
     try:
-        spec = SearchSpec.model_validate(yaml.safe_load(spec_file.read_text(encoding="utf-8")))
+        spec = SearchSpec.model_validate(yaml.safe_load(spec_file.read_bytes()))
     except (yaml.YAMLError, ValidationError) as e:
         raise UserError(f"{spec_file} is damaged: {_first_line(e)}") from None
     extensions = read_extensions(path)

@@ -8,9 +8,11 @@ offset update; the recorder makes every record safe to apply twice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
+from rsearch.rundir.layout import write_atomic
 from rsearch.tracking.records import Record, Unreadable, from_line, to_line
 
 Pending = Record | Unreadable
@@ -48,8 +50,16 @@ class Outbox:
         if droppable and self.size() + len(line) > self._max_bytes:
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
+        size = self.size()
+        try:
+            with open(self.path, "ab") as handle:
+                handle.write(line.encode("utf-8"))
+        except OSError:
+            # A full disk may have taken part of the line: cut it off, so the next record
+            # (written once there is space) starts a line of its own instead of joining it.
+            with contextlib.suppress(OSError):
+                os.truncate(self.path, size)
+            raise
         self._count += 1
         return True
 
@@ -66,7 +76,7 @@ class Outbox:
         if self._sent == self._count:
             self.clear()
             return
-        _write_atomically(self._offset_path, str(self._sent).encode())
+        write_atomic(self._offset_path, str(self._sent))
 
     def clear(self) -> None:
         """Forget every record."""
@@ -82,13 +92,17 @@ class Outbox:
         return self._count - self._sent
 
     def _repair(self) -> int:
-        """Drop a last line cut short by a crash mid-write; return the number of lines."""
+        """Drop a last line cut short by a crash mid-write; return the number of lines.
+
+        The whole lines are written to a new file that replaces the queue (`write_atomic`):
+        a crash at any step leaves the old queue or the repaired one, never less.
+        """
         if not self.path.exists():
             return 0
         data = self.path.read_bytes()
         whole = data[: data.rfind(b"\n") + 1]
         if len(whole) != len(data):
-            _write_atomically(self.path, whole)
+            write_atomic(self.path, whole)
         return whole.count(b"\n")
 
     def _read_offset(self) -> int:
@@ -104,10 +118,3 @@ def _read(line: bytes, number: int) -> Pending:
     except ValueError as exc:
         text = line.decode("utf-8", errors="replace")[:_SHOWN]
         return Unreadable(number, text, str(exc))
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace a file's content so that a crash mid-write leaves the old content whole."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 from mlflow import MlflowClient
 
 from rsearch.redact import redact, redact_text
+from rsearch.rundir.checkpoints import read_checkpoints, record_checkpoint
 from rsearch.settings import resolve_tracking_uri
 from rsearch.tracking.entities import MAX_TAG_VALUE, cap, json_safe, numeric, params_of
 from rsearch.tracking.outbox import Outbox
@@ -34,7 +35,13 @@ from rsearch.tracking.records import (
     TrialStatus,
 )
 from rsearch.tracking.runs import RunBook, normalise_run_dir
-from rsearch.tracking.sender import TAG_CHECKPOINT, TAG_ERROR, TAG_PRUNED, Sender
+from rsearch.tracking.sender import (
+    CHECKPOINT_FOLDER,
+    TAG_CHECKPOINT,
+    TAG_ERROR,
+    TAG_PRUNED,
+    Sender,
+)
 from rsearch.tracking.staging import Staging
 from rsearch.tracking.store import HTTP_LIMITS, artifact_root, ensure_store
 
@@ -110,7 +117,7 @@ class SearchRecorder:
         self._max_queue_bytes = max_queue_bytes
         self._http_limits = dict(http_limits)
         self._sender: Sender | None = None
-        self._checkpoint_paths: dict[str, str] = {}
+        self._run_dir: Path | None = None
         self._lock = threading.RLock()
 
     # -- public API -----------------------------------------------------------------------
@@ -169,6 +176,10 @@ class SearchRecorder:
                 normalise_run_dir(run_dir),
                 run_name,
             )
+            # Checkpoints are uploaded from inside a local run directory only (its own record
+            # of them, `rsearch.rundir.checkpoints`); a URI run directory uploads none.
+            local = book.run_dir if "://" not in book.run_dir else None
+            self._run_dir = Path(local) if local else None
             outbox = Outbox(self._state_dir, f"queue-{book.search_id}", self._max_queue_bytes)
             if len(outbox):
                 log.info("sending %d MLflow records left by an earlier driver", len(outbox))
@@ -176,6 +187,7 @@ class SearchRecorder:
                 book,
                 outbox,
                 upload_best_checkpoints=self._checkpoints == "best",
+                checkpoint_root=self._run_dir,
                 flush_interval=self._flush_interval,
                 retry_interval=self._retry_interval,
                 limits=self._http_limits,
@@ -264,7 +276,8 @@ class SearchRecorder:
                 for keys no epoch reported.
             error: Why it failed (tag `rsearch.error`, secrets masked).
             pruned: The scheduler stopped it early (tag `rsearch.pruned=true`).
-            checkpoint: Its final checkpoint (file or directory), uploaded per the policy.
+            checkpoint: Its final checkpoint (file or directory), uploaded per the policy;
+                recorded in the run directory, refused (with a warning) outside it.
         """
         if status not in get_args(TrialStatus):
             raise ValueError(f"status must be one of {get_args(TrialStatus)}, not {status!r}")
@@ -281,11 +294,11 @@ class SearchRecorder:
                 tags[TAG_ERROR] = cap(redact_text(error), MAX_TAG_VALUE)
             summary_file = self._staging.json(f"trials/{trial_id}/metrics.json", summary)
             artifacts: list[Artifact] = [(summary_file, None)]
-            if checkpoint is not None:
-                tags[TAG_CHECKPOINT] = str(checkpoint)
-                self._checkpoint_paths[trial_id] = str(checkpoint)
+            kept = self._keep_checkpoint(trial_id, checkpoint) if checkpoint else None
+            if kept is not None:
+                tags[TAG_CHECKPOINT] = str(kept)  # information only: never read back
                 if self._checkpoints == "all":
-                    artifacts.append((str(checkpoint), "checkpoint"))
+                    artifacts.append((str(kept), CHECKPOINT_FOLDER))
             sender.submit(
                 EndTrial(
                     trial=trial_id,
@@ -320,8 +333,8 @@ class SearchRecorder:
         """
         with self._lock:
             sender = self._require_search()
-            known = self._checkpoint_paths
-            checkpoints = {t: known[t] for t in best_trial_ids if t in known}
+            known = read_checkpoints(self._run_dir) if self._run_dir else {}
+            checkpoints = {t: str(known[t]) for t in best_trial_ids if t in known}
             sender.submit(
                 EndSearch(
                     ts=_now_ms(),
@@ -374,6 +387,13 @@ class SearchRecorder:
             )
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _keep_checkpoint(self, trial_id: str, checkpoint: Path) -> Path | None:
+        """Record a trial's checkpoint in the run directory; None when it is refused."""
+        if self._run_dir is None:
+            log.warning("not recording checkpoint %s: the run directory is not local", checkpoint)
+            return None
+        return record_checkpoint(self._run_dir, trial_id, checkpoint)
 
     def _require_search(self) -> Sender:
         if self._sender is None:

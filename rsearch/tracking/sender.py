@@ -11,11 +11,13 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from mlflow.exceptions import MlflowException
 
 from rsearch.redact import redact_text
+from rsearch.rundir.checkpoints import inside_run
 from rsearch.tracking.outbox import Outbox, Pending
 from rsearch.tracking.records import (
     Artifact,
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 TAG_PRUNED = "rsearch.pruned"
 TAG_ERROR = "rsearch.error"
 TAG_CHECKPOINT = "rsearch.checkpoint"
+"""A trial's checkpoint path, for people to read: never read back as a path to upload."""
+CHECKPOINT_FOLDER = "checkpoint"
 TAG_BEST = "rsearch.best"
 TAG_BEST_TRIAL = "rsearch.best_trial_id"
 TAG_BEST_RUN = "rsearch.best_run_id"
@@ -52,6 +56,8 @@ class Sender:
         book: The search's runs.
         outbox: The search's queue.
         upload_best_checkpoints: Whether `end_search` uploads the best trials' checkpoints.
+        checkpoint_root: The search's run directory: checkpoints are uploaded from inside it
+            only (symlinks resolved), None uploads none.
         flush_interval: Seconds epoch results are held so several go in one request.
         retry_interval: Seconds between tries while MLflow is unreachable.
         limits: MLflow HTTP retry and timeout settings for these requests.
@@ -63,6 +69,7 @@ class Sender:
         book: RunBook,
         outbox: Outbox,
         upload_best_checkpoints: bool,
+        checkpoint_root: Path | None,
         flush_interval: float,
         retry_interval: float,
         limits: Mapping[str, str],
@@ -71,6 +78,7 @@ class Sender:
         self.book = book
         self.outbox = outbox
         self._best_checkpoints = upload_best_checkpoints
+        self._checkpoint_root = checkpoint_root
         self._flush_interval = flush_interval
         self._retry_interval = retry_interval
         self._limits = limits
@@ -259,7 +267,7 @@ class Sender:
         child = self.book.child(r.trial)
         self.book.log_new_metrics(child, r.final, r.ts)
         self.book.set_tags(child, r.tags)
-        self._log_artifacts(child, r.artifacts)
+        self._log_artifacts(child, self._safe_checkpoints(r.artifacts))
         self.book.terminate(child, r.status, r.ts)
 
     def _apply_end_search(self, r: EndSearch) -> None:
@@ -272,10 +280,11 @@ class Sender:
                 book.delete_tags(child, [TAG_BEST])
         for trial_id, child in zip(r.best, best, strict=True):
             book.set_tags(child, {TAG_BEST: "true"})
-            # The path is known in memory unless the trial ended before a resume.
-            path = r.checkpoints.get(trial_id) or child.tags.get(TAG_CHECKPOINT)
+            # From the run directory's own record (`EndSearch.checkpoints`), never from a
+            # tag: whoever may write tags on the server must not choose what is uploaded.
+            path = r.checkpoints.get(trial_id)
             if self._best_checkpoints and path:
-                book.log_artifact(child, path, "checkpoint")
+                self._log_artifacts(child, self._safe_checkpoints([(path, CHECKPOINT_FOLDER)]))
         tags: dict[str, Any] = {TAG_DROPPED: r.dropped or None, **r.tags}
         if best:
             tags[TAG_BEST_TRIAL] = ",".join(r.best)
@@ -294,6 +303,19 @@ class Sender:
 
     def _apply_search_artifacts(self, r: SearchArtifacts) -> None:
         self._log_artifacts(self.book.parent(), r.artifacts)
+
+    def _safe_checkpoints(self, items: list[Artifact]) -> list[Artifact]:
+        """items without the checkpoints outside the run directory (checked again at upload:
+        a symlink may have been swapped since the record was queued)."""
+        kept = []
+        for local, folder in items:
+            if folder == CHECKPOINT_FOLDER:
+                inside = self._checkpoint_root and inside_run(self._checkpoint_root, local)
+                if not inside:
+                    continue
+                local = str(inside)
+            kept.append((local, folder))
+        return kept
 
     def _log_artifacts(self, state: RunState, items: list[Artifact]) -> None:
         for local, artifact_path in items:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from rsearch.redact import redact, redact_yaml_text
+from rsearch.rundir.layout import write_atomic
 from rsearch.tracking.records import Artifact
 
 
@@ -29,10 +30,14 @@ class Staging:
         self._root = Path(state_dir) / "artifacts"
 
     def text(self, relative: str, text: str) -> str:
-        """Write `text` to the staged file `relative`; return its path."""
+        """Write `text` to the staged file `relative`; return its path.
+
+        Written whole or not at all (`write_atomic`): a queued record may name it for a later
+        driver to upload, after a crash or a full disk.
+        """
         path = self._root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_atomic(path, text)
         return str(path)
 
     def yaml(self, relative: str, data: Any) -> str:

@@ -74,7 +74,8 @@ def start_ui(
         experiment: An experiment whose runs table `url` opens; None opens the experiment of
             the most recent search in the store.
         timeout: Seconds to wait for the server to answer.
-        log_path: The server's output; default a file in the temp directory.
+        log_path: The server's output; default a new private file in the temp directory
+            (`private_log`), named in `UiServer.log_path`.
 
     Raises:
         UserError: When the port is taken, the experiment does not exist, or the server does
@@ -90,7 +91,7 @@ def start_ui(
         raise _port_in_use(host, port)
     base_url = f"http://{host}:{port}"
     url = _page(uri, base_url, experiment)  # before starting: a wrong name starts nothing
-    log_path = log_path or Path(tempfile.gettempdir()) / f"rsearch-mlflow-ui-{port}.log"
+    log_path = log_path or private_log(port)
     process = _launch(uri, host, port, log_path)
     server = UiServer(process, url, base_url, log_path)
     try:
@@ -99,6 +100,17 @@ def start_ui(
         server.stop()
         raise
     return server
+
+
+def private_log(port: int) -> Path:
+    """A new file for the server's output that only this user can read (mode 0600).
+
+    Its name cannot be guessed: a fixed name in the shared temp directory could be a symlink
+    another user planted (the server's output written wherever it points) or a file they read.
+    """
+    fd, name = tempfile.mkstemp(prefix=f"rsearch-mlflow-ui-{port}-", suffix=".log")
+    os.close(fd)
+    return Path(name)
 
 
 def _port_in_use(host: str, port: int) -> UserError:

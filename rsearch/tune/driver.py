@@ -36,6 +36,7 @@ from rsearch.rundir import (
     driver_lock,
     file_hash,
     new_manifest,
+    open_run,
     open_study,
     read_manifest,
     spec_hash,
@@ -426,13 +427,26 @@ def make_tuner(
 
 
 def fit_search(tuner: Any, run: Run) -> RunInfo:
-    """Run a Tuner to its end; with URI storage, publish the records and fetch the results."""
+    """Run a Tuner to its end; with URI storage, publish the records and fetch the results.
+
+    Raises:
+        StorageFull: A disk the search writes to filled up; `rsearch resume` carries on.
+    """
+    from rsearch.tune.disk_full import full_disk, quiet_full_disk_failures, storage_full
     from rsearch.tune.ledger_hooks import forget_ledger
 
+    quiet_full_disk_failures()
     try:
         grid = tuner.fit()
+    except Exception as e:
+        if (filename := full_disk(e)) is None:
+            raise
+        raise storage_full(run.path, filename) from None
     finally:
         forget_ledger(run.path)
+    for r in grid:  # a worker's checkpoint write reaches the driver as a failed trial
+        if r.error is not None and (filename := full_disk(r.error)) is not None:
+            raise storage_full(run.path, filename)
     errors = [f"{Path(r.path).name}: {_first_line(r.error)}" for r in grid if r.error]
     if run.manifest.experiment is not None:
         publish_records(run, strict=False)

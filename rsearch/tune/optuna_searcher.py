@@ -26,6 +26,7 @@ from rsearch.spec.metrics import SUMMARY_METRICS
 from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.budget import budget_check
+from rsearch.tune.disk_full import stop_if_disk_full
 from rsearch.tune.kill_points import kill_point
 from rsearch.tune.searchers import create_study
 from rsearch.tune.space import propose
@@ -249,6 +250,9 @@ class OptunaSearcher(Searcher):
         number = self._numbers.get(trial_id)
         if number is None or self.book.state(number).is_finished():
             return
+        if error:
+            # Not a FAIL when the disk filled: the search stops, and resume runs it again.
+            stop_if_disk_full(self._study_file.parent)
         result = result or {}
         # Tune withholds from the searcher the result on which a scheduler stops a trial;
         # it arrives here, and belongs to the trial's learning curve too.

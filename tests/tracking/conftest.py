@@ -137,9 +137,10 @@ def start(recorder: Any, spec: SearchSpec, spec_file: Path, run_dir: Path) -> st
     )
 
 
-def write_checkpoint(tmp_path: Path, trial_id: str) -> Path:
-    """A small checkpoint file standing in for a trial's last Train checkpoint."""
-    path = tmp_path / "ckpt" / trial_id / "checkpoint.pt"
+def write_checkpoint(run_dir: Path, trial_id: str) -> Path:
+    """A small checkpoint file standing in for a trial's last Train checkpoint (in the run
+    directory, as Train's are: checkpoints elsewhere are never uploaded)."""
+    path = run_dir / "train" / trial_id / "checkpoint.pt"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"weights of " + trial_id.encode())
     return path
@@ -151,7 +152,6 @@ def simulate_search(
     spec_file: Path,
     run_dir: Path,
     trials: list[Trial],
-    tmp_path: Path,
     between: Callable[[int], None] = lambda epoch: None,
 ) -> None:
     """Record a whole search the way the Tune callback will: finished, pruned, failed trial.
@@ -160,9 +160,8 @@ def simulate_search(
         recorder: The SearchRecorder.
         spec: The spec.
         spec_file: The spec as written.
-        run_dir: The run directory.
+        run_dir: The run directory (checkpoints are written in it).
         trials: finished, pruned and failed trial, in that order.
-        tmp_path: Where checkpoints are written.
         between: Called before each epoch's results (an outage test stops the server there).
     """
     start(recorder, spec, spec_file, run_dir)
@@ -178,14 +177,14 @@ def simulate_search(
         finished.trial_id,
         "FINISHED",
         {**finished.epochs[-1], "params_m": 11.2},
-        checkpoint=write_checkpoint(tmp_path, finished.trial_id),
+        checkpoint=write_checkpoint(run_dir, finished.trial_id),
     )
     recorder.trial_ended(
         pruned.trial_id,
         "KILLED",
         pruned.epochs[-1],
         pruned=True,
-        checkpoint=write_checkpoint(tmp_path, pruned.trial_id),
+        checkpoint=write_checkpoint(run_dir, pruned.trial_id),
     )
     recorder.trial_ended(
         failed.trial_id, "FAILED", failed.epochs[-1], error="RuntimeError: CUDA out of memory"

@@ -62,7 +62,7 @@ def test_records_made_while_the_server_is_down_arrive_once_and_in_order(
                 assert time.monotonic() - began < 5
                 assert rec.queued > 0
         for t in trials:
-            ckpt = write_checkpoint(tmp_path, t.trial_id)
+            ckpt = write_checkpoint(run_dir, t.trial_id)
             rec.trial_ended(t.trial_id, "FINISHED", t.epochs[-1], checkpoint=ckpt)
         assert rec.end_search([trials[1].trial_id], {"val_top1": trials[1].epochs[-1]["val_top1"]})
         assert (rec.queued, rec.dropped) == (0, 0)

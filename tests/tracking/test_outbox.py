@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from pathlib import Path
 
 import pytest
 
+from rsearch.tracking import outbox
 from rsearch.tracking.outbox import Outbox
 from rsearch.tracking.records import (
     EndSearch,
@@ -150,27 +153,86 @@ def test_a_line_cut_short_by_a_crash_is_dropped_and_later_records_are_whole(
     assert again.pending() == [EVERY_RECORD[1], EVERY_RECORD[3]]
 
 
-def test_a_crash_while_repairing_the_queue_leaves_it_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def queue_with_a_cut_line(tmp_path: Path) -> Outbox:
+    """A queue of every record type whose last line a crash cut short."""
     box = Outbox(tmp_path, "q", max_bytes=10_000)
     for record in EVERY_RECORD:
         box.append(record)
     with open(box.path, "a") as handle:
         handle.write('{"op": "metr')  # a cut line, so the next Outbox rewrites the file
-    write_bytes = Path.write_bytes
+    return box
 
-    def die_halfway(path: Path, data: bytes) -> int:
-        write_bytes(path, data[: len(data) // 2])
+
+@pytest.mark.parametrize("step", ["fsync", "replace"])
+def test_a_crash_at_any_step_of_the_repair_loses_no_record(
+    step: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue_with_a_cut_line(tmp_path)
+
+    def crash(*args: object) -> None:
         raise Killed
 
     with monkeypatch.context() as patched:
-        patched.setattr(Path, "write_bytes", die_halfway)
+        patched.setattr(os, step, crash)  # the process dies before the copy is whole, or in place
         with pytest.raises(Killed):
             Outbox(tmp_path, "q", max_bytes=10_000)
     again = Outbox(tmp_path, "q", max_bytes=10_000)  # the next driver
     assert again.pending() == EVERY_RECORD
-    assert [p.name for p in tmp_path.iterdir()] == ["q.jsonl"]  # the half-written copy is gone
+    assert [p.name for p in tmp_path.iterdir()] == ["q.jsonl"]  # no copy left behind
+
+
+def test_the_repaired_queue_is_on_disk_before_it_replaces_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue_with_a_cut_line(tmp_path)
+    calls: list[str] = []
+    fsync, replace = os.fsync, os.replace
+
+    def logged_fsync(fd: int) -> None:
+        calls.append("fsync")
+        fsync(fd)
+
+    def logged_replace(src: str, dst: Path) -> None:
+        calls.append(f"replace {Path(dst).name}")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", logged_fsync)
+    monkeypatch.setattr(os, "replace", logged_replace)
+    Outbox(tmp_path, "q", max_bytes=10_000)
+    # Renamed before its data is synced, a power cut could leave an empty queue in place.
+    assert calls[: calls.index("replace q.jsonl") + 1] == ["fsync", "replace q.jsonl"]
+
+
+class FullDisk:
+    """A file whose write stores half the data, then fails as a full disk does."""
+
+    def __init__(self, path: Path):
+        self._file = open(path, "ab")  # noqa: SIM115 - closed by __exit__
+
+    def __enter__(self) -> FullDisk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def write(self, data: bytes) -> int:
+        self._file.write(data[: len(data) // 2])
+        self._file.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_record_a_full_disk_cut_short_does_not_spoil_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = Outbox(tmp_path, "q", max_bytes=10_000)
+    box.append(EVERY_RECORD[0])
+    with monkeypatch.context() as patched:
+        patched.setattr(outbox, "open", lambda path, mode: FullDisk(path), raising=False)
+        with pytest.raises(OSError, match="No space"):
+            box.append(EVERY_RECORD[1])
+    box.append(EVERY_RECORD[2])  # space is back
+    assert box.pending() == [EVERY_RECORD[0], EVERY_RECORD[2]]
+    assert Outbox(tmp_path, "q", max_bytes=10_000).pending() == [EVERY_RECORD[0], EVERY_RECORD[2]]
 
 
 def test_a_full_queue_refuses_droppable_records_only(tmp_path: Path) -> None:

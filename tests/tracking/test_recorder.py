@@ -13,9 +13,11 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from rsearch.rundir.layout import CHECKPOINTS
 from rsearch.spec import SearchSpec
 from rsearch.tracking import SearchRecorder, find_search_run, log_search_artifacts, spec_hash
 from rsearch.tracking.entities import params_of
+from rsearch.tracking.sender import TAG_CHECKPOINT
 from rsearch.tracking.spec_params import resolved_spec
 from tests.tracking.conftest import Trial, make_trial, simulate_search, start, write_checkpoint
 from tests.tracking.helpers import read_search
@@ -37,7 +39,7 @@ def test_a_search_is_recorded_as_one_parent_and_a_child_per_trial(
     tmp_path: Path,
 ) -> None:
     rec = recorder(store, experiment, run_dir)
-    simulate_search(rec, spec, spec_file, run_dir, trials, tmp_path)
+    simulate_search(rec, spec, spec_file, run_dir, trials)
     assert (rec.queued, rec.dropped) == (0, 0)
 
     s = read_search(store, experiment)
@@ -283,26 +285,79 @@ def test_checkpoint_policy_decides_which_trials_upload_theirs(
     for trial_id in ("a", "b"):
         t = make_trial(spec, trial_id, 0.1, 0.0, 1)
         rec.trial_started(trial_id, t.recipe, t.searched)
-        rec.trial_ended(trial_id, "FINISHED", {}, checkpoint=write_checkpoint(tmp_path, trial_id))
+        rec.trial_ended(trial_id, "FINISHED", {}, checkpoint=write_checkpoint(run_dir, trial_id))
     assert rec.end_search(["a"], {})
     s = read_search(store, experiment)
     uploaded = {t for t, run in s.children.items() if "checkpoint" in s.artifact_names(run)}
     assert uploaded == expected
 
 
-def test_best_checkpoint_of_a_trial_ended_before_a_resume_is_found_through_its_tag(
-    store: str, experiment: str, spec: SearchSpec, spec_file: Path, run_dir: Path, tmp_path: Path
+def test_best_checkpoint_of_a_trial_ended_before_a_resume_is_found_in_the_run_directory(
+    store: str, experiment: str, spec: SearchSpec, spec_file: Path, run_dir: Path
 ) -> None:
     first = recorder(store, experiment, run_dir)
     start(first, spec, spec_file, run_dir)
     t = make_trial(spec, "early", 0.1, 0.0, 1)
     first.trial_started("early", t.recipe, t.searched)
-    first.trial_ended("early", "FINISHED", {}, checkpoint=write_checkpoint(tmp_path, "early"))
+    first.trial_ended("early", "FINISHED", {}, checkpoint=write_checkpoint(run_dir, "early"))
+    assert json.loads((run_dir / CHECKPOINTS).read_text()) == {"early": "train/early/checkpoint.pt"}
+    # The tag is information only: the resumed driver finds the path in the run directory.
+    child = read_search(store, experiment).children["early"]
+    MlflowClient(store).delete_tag(child.info.run_id, TAG_CHECKPOINT)
     second = recorder(store, experiment, run_dir)
     start(second, spec, spec_file, run_dir)
     assert second.end_search(["early"], {})
     s = read_search(store, experiment)
     assert s.artifact_names(s.children["early"], "checkpoint") == {"checkpoint/checkpoint.pt"}
+
+
+def test_a_checkpoint_tag_on_the_server_never_chooses_a_file_to_upload(
+    store: str, experiment: str, spec: SearchSpec, spec_file: Path, run_dir: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret" / "id_rsa"
+    secret.parent.mkdir()
+    secret.write_text("PRIVATE KEY")
+    first = recorder(store, experiment, run_dir)
+    start(first, spec, spec_file, run_dir)
+    t = make_trial(spec, "best", 0.1, 0.0, 1)
+    first.trial_started("best", t.recipe, t.searched)
+    first.trial_ended("best", "FINISHED", {})  # no checkpoint recorded (e.g. URI storage)
+    # Someone with write access to the tracking server plants a path on the best trial.
+    child = read_search(store, experiment).children["best"]
+    MlflowClient(store).set_tag(child.info.run_id, TAG_CHECKPOINT, str(secret))
+    second = recorder(store, experiment, run_dir)  # a resumed driver
+    start(second, spec, spec_file, run_dir)
+    assert second.end_search(["best"], {})
+    s = read_search(store, experiment)
+    assert s.artifact_names(s.children["best"]) == {"metrics.json", "recipe.yaml"}
+
+
+def test_a_checkpoint_leading_outside_the_run_directory_is_refused_with_a_warning(
+    store: str,
+    experiment: str,
+    spec: SearchSpec,
+    spec_file: Path,
+    run_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = tmp_path / "secret.key"
+    secret.write_text("PRIVATE KEY")
+    link = run_dir / "train" / "a" / "checkpoint.pt"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(secret)  # inside by name, outside once resolved
+    rec = recorder(store, experiment, run_dir, checkpoints="all")
+    start(rec, spec, spec_file, run_dir)
+    for trial_id, checkpoint in (("a", link), ("b", secret)):
+        t = make_trial(spec, trial_id, 0.1, 0.0, 1)
+        rec.trial_started(trial_id, t.recipe, t.searched)
+        rec.trial_ended(trial_id, "FINISHED", {}, checkpoint=checkpoint)
+    assert rec.end_search(["a"], {})
+    s = read_search(store, experiment)
+    assert all("checkpoint" not in s.artifact_names(run) for run in s.children.values())
+    assert not (run_dir / CHECKPOINTS).exists()
+    refused = [r.message for r in caplog.records if "not uploading checkpoint" in r.message]
+    assert len(refused) == 2
 
 
 def closed_port() -> int:
@@ -324,7 +379,7 @@ def test_an_unreachable_server_neither_blocks_the_search_nor_loses_records(
     down = f"http://127.0.0.1:{closed_port()}"
     rec = recorder(down, experiment, run_dir, flush_attempts=2, flush_wait=0.5)
     started = time.monotonic()
-    simulate_search(rec, spec, spec_file, run_dir, trials, tmp_path)  # ends with a flush
+    simulate_search(rec, spec, spec_file, run_dir, trials)  # ends with a flush
     # A refused connection fails at once, and is not tried again within retry_interval.
     assert time.monotonic() - started < 10
     assert rec.parent_run_id is None

@@ -8,12 +8,14 @@ import re
 import select
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import gettempdir
 
 import pytest
 from mlflow import MlflowClient
@@ -178,6 +180,13 @@ def test_a_signal_to_rsearch_ui_stops_its_server_and_frees_the_port(
         port = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
         with socket.socket() as again:  # the next `rsearch ui` can have the port
             again.bind(("127.0.0.1", port))
+        assert proc.stderr is not None
+        logs = [ln for ln in proc.stderr.read().splitlines() if ln.startswith("server log: ")]
+        log = Path(logs[0].split(": ", 1)[1])
+        # A file of its own, readable by this user only, not a fixed name in /tmp.
+        assert log.name != f"rsearch-mlflow-ui-{port}.log" and log.parent == Path(gettempdir())
+        assert stat.S_IMODE(log.stat().st_mode) == 0o600
+        log.unlink()
     finally:
         if not stopped:  # whatever failed, leave no server behind
             for group in groups:
