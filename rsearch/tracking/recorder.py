@@ -386,8 +386,6 @@ class SearchRecorder:
                 self._flush_wait if wait is None else wait,
             )
 
-    # -- helpers --------------------------------------------------------------------------
-
     def _keep_checkpoint(self, trial_id: str, checkpoint: Path) -> Path | None:
         """Record a trial's checkpoint in the run directory; None when it is refused."""
         if self._run_dir is None:
