@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import tempfile
 from pathlib import Path
 from typing import Literal
 
 DeviceKind = Literal["cpu", "gpu"]
+
+
+def node_dir() -> Path:
+    """This user's node-local directory of locks and flags (`<temp dir>/rsearch-<uid>`)."""
+    return Path(tempfile.gettempdir()) / f"rsearch-{os.getuid()}"
 
 
 def device_name(kind: DeviceKind) -> str:

@@ -32,7 +32,6 @@ import fcntl
 import json
 import os
 import socket
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -44,7 +43,7 @@ from typing import Any, Literal
 import torch
 
 from rsearch.cache import JsonCache
-from rsearch.machine import device_name
+from rsearch.machine import device_name, node_dir
 from rsearch.spec.recipe import architecture
 from rsearch.train.measure import INFER_BATCH, inference_speed
 from rsearch.train.runtime import synchronize
@@ -66,11 +65,6 @@ SPEED_METRICS = (
 """What one measurement gives (rsearch.train.measure.inference_speed)."""
 
 Source = Literal["run", "shared", "measured"]
-
-
-def node_dir() -> Path:
-    """This user's node-local directory of the lock and the quiet flag."""
-    return Path(tempfile.gettempdir()) / f"rsearch-{os.getuid()}"
 
 
 @dataclass(frozen=True)
