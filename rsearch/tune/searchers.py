@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from rsearch.rundir import open_study
+from rsearch.rundir import EXPERIMENT_ATTR, open_study
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.space import search_grid
 
@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     import optuna
 
 
-def make_sampler(spec: SearchSpec, extension: int = 0) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    spec: SearchSpec, extension: int = 0, drawn: int = 0
+) -> optuna.samplers.BaseSampler:
     """The seeded Optuna sampler the spec asks for.
 
     Args:
@@ -23,11 +25,16 @@ def make_sampler(spec: SearchSpec, extension: int = 0) -> optuna.samplers.BaseSa
         extension: 0 for the search as started; k for its k-th extension (`rsearch extend`),
             whose sampler is seeded apart, so it does not draw the run's random numbers again
             (a random search would repeat its first trials).
+        drawn: Trials this experiment already proposed (a resumed one): seeded apart from
+            the run it continues for the same reason, and the same way for every resume
+            from the same point.
     """
     import optuna.samplers as s
 
     search = spec.search
     seed = search.seed if extension == 0 else extension_seed(search.seed, extension)
+    if drawn:
+        seed = resume_seed(seed, drawn)
     # TPE's default of 10 random start-up trials would spend a whole small search at random.
     startup = max(2, min(10, search.num_trials // 4))
     if search.algorithm == "tpe":
@@ -58,6 +65,12 @@ def extension_seed(seed: int, extension: int) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+def resume_seed(seed: int, drawn: int) -> int:
+    """The sampler seed of an experiment resumed after proposing `drawn` trials."""
+    digest = hashlib.sha256(f"rsearch-resume/{seed}/{drawn}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
 def _tpe(seed: int, startup: int) -> optuna.samplers.BaseSampler:
     import optuna.samplers as s
 
@@ -68,6 +81,12 @@ def _tpe(seed: int, startup: int) -> optuna.samplers.BaseSampler:
         group=True,  # conditional parameters form groups of their own
         constant_liar=True,  # concurrent trials spread out instead of piling up
     )
+
+
+def _proposed_by(study: optuna.Study, extension: int) -> int:
+    """How many of the study's trials the given experiment of the search proposed."""
+    trials = study.get_trials(deepcopy=False)
+    return sum(t.user_attrs.get(EXPERIMENT_ATTR, 0) == extension for t in trials)
 
 
 def directions(spec: SearchSpec) -> list[Literal["maximize", "minimize"]]:
@@ -98,6 +117,9 @@ def create_study(
     if study_file is not None:
         creating = None if must_exist else directions(spec)
         study = open_study(study_file, spec.name, sampler, creating)
+        drawn = _proposed_by(study, extension)
+        if drawn:  # a resumed experiment: a fresh sampler would replay its first proposals
+            study.sampler = make_sampler(spec, extension, drawn)
     else:
         study = optuna.create_study(sampler=sampler, directions=directions(spec))
     if not study.trials:  # a resumed study already holds its warm starts

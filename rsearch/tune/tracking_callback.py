@@ -6,10 +6,18 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from optuna.trial import TrialState
 from ray.tune import Callback
 
 from rsearch.errors import UserError
-from rsearch.rundir import SPEC_AS_WRITTEN, Run, best_trials, open_study, read_compute
+from rsearch.rundir import (
+    SPEC_AS_WRITTEN,
+    Run,
+    TrialBook,
+    best_trials,
+    open_study,
+    read_compute,
+)
 from rsearch.spec.metrics import reported_only
 from rsearch.tracking.compute import compute_on_parent
 from rsearch.tune.kill_points import kill_point
@@ -37,6 +45,7 @@ class TrackingCallback(Callback):
         self._ray_address = None if address == "embedded" else address
         self._setup = TrialSetup.from_spec(run.spec, run.train_root)
         self._recorder: Any = None
+        self._book: TrialBook | None = None
 
     def setup(
         self,
@@ -90,6 +99,7 @@ class TrackingCallback(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
         finished = int(result.get("epoch", 0)) >= self._spec.budget_epochs
+        finished = finished or self._completed_in_study(trial)
         self._recorder.trial_ended(
             trial.trial_id,
             "FINISHED" if finished else "KILLED",
@@ -125,9 +135,24 @@ class TrackingCallback(Callback):
                 self._run.tracking_state,
             )
 
+    def _completed_in_study(self, trial: Any) -> bool:
+        """Whether the study holds the trial's study trial as COMPLETE.
+
+        A trial whose last epoch was reported after Tune's last snapshot before a killed
+        driver is restored at an earlier result; its Train run, already at its last epoch,
+        trains nothing more, so Tune's last result stops short of the budget while the study
+        (told before the kill) has the trial complete.
+        """
+        number = _study_trial(trial)
+        if number is None or not self._run.study_file.is_file():
+            return False
+        if self._book is None:  # one reader for the search: each read syncs only what is new
+            self._book = TrialBook(open_study(self._run.study_file, self._spec.name))
+        return self._book.state(number) == TrialState.COMPLETE
+
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles callbacks with the experiment; the recorder holds a client and threads.
-        return {**self.__dict__, "_recorder": None}
+        return {**self.__dict__, "_recorder": None, "_book": None}
 
 
 def _study_trial(trial: Any) -> int | None:

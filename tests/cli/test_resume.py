@@ -1,8 +1,8 @@
 """`rsearch resume RUN_DIR`: its user errors, each one message and exit 2.
 
 A run directory with nothing to resume is told before Ray starts. Resuming a real interrupted
-search (its driver killed mid-way, every trial finished after) is
-the slow tests/tune/test_resume.py.
+search (its driver killed again and again, every trial finished after) is the slow
+tests/reliability/test_driver_kill.py.
 """
 
 from __future__ import annotations

@@ -136,12 +136,14 @@ def test_a_malformed_kill_target_is_refused(monkeypatch: pytest.MonkeyPatch, tar
 
 # -- slow: real searches killed and resumed -----------------------------------------------
 
-STALE = ("asked", "first_result_recorded")
+STALE = ("asked",)
 """With a stale snapshot (the adopting path, where the ghost was made): before the child run
-exists, and once a result of it is queued (its child run exists: the adopting trial replaces
-it). `trial_started`, `child_opened` and `first_result` sit between these on the same paths;
-they are left out to keep the suite within CI's time (the fast tests above cover each
-moment's kill point)."""
+exists. A kill once a result of it is queued (its child run exists: the adopting trial
+replaces it and the old run is deleted) is the first kill of
+tests/reliability/test_driver_kill.py, which kills the same search again and again;
+`trial_started`, `child_opened` and `first_result` sit between these on the same paths; they
+are left out to keep the suite within CI's time (the fast tests above cover each moment's
+kill point)."""
 CASES = [(m, "stale") for m in STALE] + [("first_result_recorded", "fresh")]
 """...and with a fresh one, once the killed trial has a result: Tune restores the trial itself
 (the path where nothing is adopted). Earlier moments take the adopting path even with a fresh

@@ -2,13 +2,17 @@
 
 The nodes are real Ray nodes (`ray.cluster_utils.Cluster`) on this machine: a head with no
 CPUs, where the test's driver runs, and two 1-CPU workers, each training one trial. Once a
-trial has reported an epoch, the node holding its Train worker is killed outright (no graceful
-shutdown, as a lost machine); the trial must go on from its last checkpoint on the other node.
+trial has checkpointed an epoch, the node holding its Train worker is killed outright (no
+graceful shutdown, as a lost machine); the trial must go on from its last checkpoint on the
+other node, losing at most the epoch it was training: the first epoch its new Train attempt
+reports follows the last one reported before the kill (or repeats it, when the checkpoint of
+that epoch was not yet written), and no epoch is reported twice.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import tempfile
@@ -21,10 +25,12 @@ from typing import Any
 
 import optuna
 import pytest
+from mlflow import MlflowClient
 
 from rsearch.cluster.auth import resolve_token
 from rsearch.spec import load_spec
 from rsearch.tune.driver import run_search
+from tests.reliability.figures import record
 from tests.study_helpers import load_study
 from tests.tune.conftest import write_spec
 from tests.tune.mlflow_checks import epoch_steps, search_runs
@@ -128,8 +134,11 @@ def _kill_first_training_node(cluster: Any, runs: Path, killed: dict[str, Any]) 
             nodes = {w["node_id"] for w in attempts[-1]["workers"]}
             victims = [n for n in cluster.worker_nodes if n.node_id in nodes]
             if victims:
+                killed_at = time.time()
                 cluster.remove_node(victims[0], allow_graceful=False)
-                killed.update(trial=run["name"].split("-")[1], node=victims[0].node_id)
+                killed.update(
+                    trial=run["name"].split("-")[1], node=victims[0].node_id, at=killed_at
+                )
                 return
         time.sleep(0.2)
 
@@ -150,7 +159,9 @@ def test_trial_resumes_on_another_node_after_its_node_dies(
         daemon=True,
     )
     watcher.start()
+    started = time.monotonic()
     info = run_search(spec, path, address=three_nodes.address, live=False)
+    wall = time.monotonic() - started
     watcher.join(timeout=5)
     assert killed, "no trial's node was found training after its first epoch"
 
@@ -175,3 +186,35 @@ def test_trial_resumes_on_another_node_after_its_node_dies(
     for child in children:
         assert epoch_steps(child.info.run_id) == list(range(1, EPOCHS + 1))
         assert child.info.status == "FINISHED"
+
+    (child,) = [c for c in children if c.data.tags["rsearch.trial_id"] == killed["trial"]]
+    before, restored = _epochs_around_the_kill(child.info.run_id, killed["at"], attempts[-1])
+    recomputed = before - restored
+    assert restored >= 1, f"trained again from scratch (last epoch before the kill: {before})"
+    assert 0 <= recomputed <= 1, (before, restored)
+    record(
+        "node lost mid-trial",
+        "the node training a trial killed (no graceful shutdown) on a 3-node cluster",
+        1,
+        f"{recomputed} epoch(s) recomputed, the epoch in flight at the kill",
+        epochs=EPOCHS,
+        last_epoch_before_kill=before,
+        restored_from_epoch=restored,
+        wall_s=round(wall, 1),
+    )
+
+
+def _epochs_around_the_kill(
+    run_id: str, killed_at: float, last_attempt: dict[str, Any]
+) -> tuple[int, int]:
+    """(last epoch the driver received before the kill, epoch the new attempt restored from).
+
+    Read from the child run's metric history, whose timestamps are when each result reached
+    the driver; the new attempt's results are those after its start.
+    """
+    history = MlflowClient(os.environ["MLFLOW_TRACKING_URI"]).get_metric_history(run_id, "val_top1")
+    before = max((m.step for m in history if m.timestamp < killed_at * 1000), default=0)
+    restart_ms = last_attempt["start_time_ns"] / 1e6
+    after = [m.step for m in history if m.timestamp > restart_ms]
+    assert after, (killed_at, restart_ms, [(m.step, m.timestamp) for m in history])
+    return before, min(after) - 1
