@@ -144,11 +144,11 @@ tests/reliability/test_driver_kill.py, which kills the same search again and aga
 `trial_started`, `child_opened` and `first_result` sit between these on the same paths; they
 are left out to keep the suite within CI's time (the fast tests above cover each moment's
 kill point)."""
-CASES = [(m, "stale") for m in STALE] + [("first_result_recorded", "fresh")]
-"""...and with a fresh one, once the killed trial has a result: Tune restores the trial itself
-(the path where nothing is adopted). Earlier moments take the adopting path even with a fresh
-snapshot: a reused actor starts a trial in the same Tune step that adds it, so no snapshot
-can hold the trial before it trains."""
+CASES = [(m, "stale") for m in STALE]
+"""A kill with a fresh snapshot once the killed trial has a result (Tune restores the trial
+itself, nothing is adopted) is among the random kills of tests/reliability/test_driver_kill.py
+(earlier moments take the adopting path even with a fresh snapshot: a reused actor starts a
+trial in the same Tune step that adds it, so no snapshot can hold the trial before it trains)."""
 
 
 @pytest.mark.slow
