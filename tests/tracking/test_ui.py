@@ -179,6 +179,9 @@ def test_a_signal_to_rsearch_ui_stops_its_server_and_frees_the_port(
         stopped = True
         port = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
         with socket.socket() as again:  # the next `rsearch ui` can have the port
+            # As servers do: a connection the test made may leave the port in TIME_WAIT, which
+            # only a listener still alive (what this checks) should make the bind fail.
+            again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             again.bind(("127.0.0.1", port))
         assert proc.stderr is not None
         logs = [ln for ln in proc.stderr.read().splitlines() if ln.startswith("server log: ")]
