@@ -102,9 +102,13 @@ def run_search(
     if root.remote is not None:
         check_storage(root.remote)  # before Ray starts: a wrong bucket fails in a second
     cluster = connect(address, log_to_driver=not live)
+    # A trial larger than the cluster can hold is refused before any file is written.
+    max_concurrent = concurrency(spec, cluster)
     run_dir = create_run_dir(root.local, spec.name, taken=_taken_at(root.remote))
     with driver_lock(run_dir):  # held from the directory's first moment to the search's end
-        return _start_search(spec, spec_path, address, live, track, root, cluster, run_dir)
+        return _start_search(
+            spec, spec_path, address, live, track, root, cluster, run_dir, max_concurrent
+        )
 
 
 def _taken_at(remote: str | None) -> Callable[[str], bool] | None:
@@ -123,9 +127,9 @@ def _start_search(
     root: StorageRoot,
     cluster: ClusterResources,
     run_dir: Path,
+    max_concurrent: int,
 ) -> RunInfo:
     """`run_search` from its fresh run directory on, the driver lock held."""
-    max_concurrent = concurrency(spec, cluster)
     experiment = uri_join(root.remote, run_dir.name) if root.remote else None
     try:
         run = write_run_files(run_dir, spec, spec_path, address, track, root, experiment)
