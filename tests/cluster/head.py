@@ -6,6 +6,7 @@ by signalling its process group (a bare `ray stop` would stop every Ray on the m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import secrets
@@ -64,21 +65,31 @@ def _is_free(port: int) -> bool:
         return True
 
 
+def _distinct_free_ports(count: int) -> list[int]:
+    """`count` different ports free right now: all held open while chosen, as the kernel may
+    hand the same port out again once a probe's socket closes (Ray refuses a port twice)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+
+
 def _ray_args(temp_dir: Path) -> list[str]:
     base = _free_range(WORKER_PORTS)
-    ports = {
-        "--port": free_port(),
-        "--dashboard-port": free_port(),
-        "--ray-client-server-port": free_port(),
-        "--node-manager-port": free_port(),
-        "--object-manager-port": free_port(),
-        "--dashboard-agent-listen-port": free_port(),
-        "--dashboard-agent-grpc-port": free_port(),
-        "--runtime-env-agent-port": free_port(),
-        "--metrics-export-port": free_port(),
-        "--min-worker-port": base,
-        "--max-worker-port": base + WORKER_PORTS - 1,
-    }
+    flags = (
+        "--port",
+        "--dashboard-port",
+        "--ray-client-server-port",
+        "--node-manager-port",
+        "--object-manager-port",
+        "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port",
+        "--runtime-env-agent-port",
+        "--metrics-export-port",
+    )
+    ports = dict(zip(flags, _distinct_free_ports(len(flags)), strict=True))
+    ports |= {"--min-worker-port": base, "--max-worker-port": base + WORKER_PORTS - 1}
     args = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block"]
     args += ["--node-ip-address", "127.0.0.1", "--dashboard-host", "127.0.0.1"]
     args += ["--num-cpus", "2", "--temp-dir", str(temp_dir), "--disable-usage-stats"]
