@@ -45,7 +45,7 @@ from rsearch.tune.kill_points import KILL_AT_ENV
 from tests.reliability.audit import MAX_RUNS, check_ended, repeated_steps, search_runs
 from tests.reliability.figures import record
 from tests.study_helpers import load_study
-from tests.tune.conftest import write_spec
+from tests.tune.conftest import kill_group, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -72,18 +72,6 @@ def _spec(tmp_path: Path) -> Path:
     return path
 
 
-def _kill_group(pgid: int, timeout: float = 30.0) -> None:
-    """SIGKILL a process group until none of it is left (Ray's processes included)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"process group {pgid} outlived SIGKILL for {timeout:g} s")
-
-
 def _run_and_kill(args: list[str], env: dict[str, str], delay: float, log: Path) -> bool:
     """Start `rsearch <args>` in a session of its own; SIGKILL it after delay s.
 
@@ -107,7 +95,7 @@ def _run_and_kill(args: list[str], env: dict[str, str], delay: float, log: Path)
         if code is None:
             proc.kill()
             proc.wait()  # reaped: a zombie would keep its process group alive
-        _kill_group(proc.pid)
+        kill_group(proc.pid)
     if code is None or code == -signal.SIGKILL:
         return True
     assert code == 0, log.read_text()[-3000:]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,15 @@ def ray_2cpu():
     connect(None, log_to_driver=False)
     yield
     ray.shutdown()
+
+
+def kill_group(pgid: int, timeout: float = 30.0) -> None:
+    """SIGKILL a process group until none of it is left (Ray's processes included)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"process group {pgid} outlived SIGKILL for {timeout:g} s")

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,7 +32,7 @@ from rsearch.tune.kill_points import KILL_AT_ENV, MOMENTS, kill_point
 from rsearch.tune.optuna_searcher import OPTUNA_TRIAL, PARAMS, OptunaSearcher
 from rsearch.tune.tracking_callback import _study_trial
 from tests.study_helpers import load_study
-from tests.tune.conftest import write_spec
+from tests.tune.conftest import kill_group, write_spec
 
 SPEC = """
 name: s
@@ -208,19 +207,8 @@ def _run_until_killed(spec: Path, env: dict[str, str], log_path: Path) -> None:
         try:
             proc.wait(timeout=600)
         finally:
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
     assert proc.returncode == -signal.SIGKILL, log_path.read_text()[-3000:]
-
-
-def _kill_group(pgid: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"process group {pgid} outlived SIGKILL for {timeout:g} s")
 
 
 def _children(run_dir: Path, store: str) -> list[Any]:
