@@ -265,7 +265,8 @@ class TeacherConfig(Strict):
             raise ValueError("a teacher is either {checkpoint: PATH} or {run: RUN_DIR, top_k: K}")
         if self.run is not None and self.model is not None:
             raise ValueError("model goes with checkpoint; a run's trials name their own models")
-        if self.checkpoint is not None and "top_k" in self.model_fields_set:
+        # The default is accepted: a dumped recipe (a run's resolved spec) writes every field.
+        if self.checkpoint is not None and self.top_k != 1:
             raise ValueError("top_k goes with run, not checkpoint")
         return self
 

@@ -61,6 +61,8 @@ def test_the_top_k_completed_trials_by_the_objective(tmp_path: Path) -> None:
         str(train / "t000" / "checkpoint.pt"),
     ]
     assert all(t.run is None for t in resolved.distill.teachers)
+    # What a run directory records of it reads back as it was (resolved.yaml holds every field).
+    assert Recipe.model_validate(resolved.model_dump(mode="json")) == resolved
 
 
 def test_a_minimised_objective_ranks_lowest_first(tmp_path: Path) -> None:
