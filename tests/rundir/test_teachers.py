@@ -16,6 +16,7 @@ from rsearch.errors import UserError
 from rsearch.rundir.checkpoints import record_checkpoint
 from rsearch.rundir.teachers import resolve_spec_teachers, resolve_teachers
 from rsearch.spec import Recipe, SearchSpec
+from tests.cli.helpers import fails_cleanly
 from tests.report.rundirs import SPEC, Trial, make_run
 
 LR = {"optim.lr": 0.01, "loss.label_smoothing": 0.1}
@@ -127,3 +128,23 @@ def test_a_spec_gets_its_base_resolved_and_nothing_else(tmp_path: Path) -> None:
     assert resolved.model_copy(update={"base": spec.base}) == spec
     plain = SearchSpec.model_validate({**data, "base": SPEC["base"]})
     assert resolve_spec_teachers(plain) is plain
+
+
+def test_rsearch_train_resolves_before_it_trains(tmp_path: Path) -> None:
+    recipe = tmp_path / "student.yaml"
+    recipe.write_text(
+        "model: {name: test_resnet}\n"
+        f"distill: {{teachers: [{{run: '{tmp_path}/quickstart-*', top_k: 2}}]}}\n"
+    )
+    fails_cleanly(
+        "train", recipe, "--metrics", tmp_path / "m.json", expect="no run directory matches"
+    )
+    run_dir = _run(tmp_path / "q", [90.0])
+    fails_cleanly(
+        "train",
+        recipe,
+        "--set",
+        f"distill.teachers=[{{run: {run_dir}, top_k: 2}}]",
+        expect="has 1 completed trial(s), fewer than top_k 2",
+    )
+    assert not (tmp_path / "m.json").exists()
