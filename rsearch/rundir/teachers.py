@@ -88,7 +88,7 @@ def find_run(run: str, where: str = "distill.teachers") -> Path:
     if not runs:
         raise UserError(
             f"{where}: no run directory matches {run!r} yet; run the search that makes it "
-            "first (e.g. `rsearch run search_spaces/quickstart.yaml`)"
+            "first (`rsearch run SPEC`, with the storage the pattern looks in)"
         )
     return max(runs, key=lambda p: (open_run(p).manifest.created or _OLDEST, p.name))
 
