@@ -145,9 +145,10 @@ def train(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Train one recipe in this process and write its metrics as JSON."""
+    from rsearch.rundir.teachers import resolve_teachers
     from rsearch.spec import load_recipe
 
-    recipe = load_recipe(recipe_path, overrides or ())
+    recipe = resolve_teachers(load_recipe(recipe_path, overrides or ()))
     from rsearch.train import run_recipe  # torch: seconds to import, only once the recipe is sound
 
     run_recipe(recipe, metrics, progress=progress)

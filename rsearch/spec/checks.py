@@ -7,14 +7,16 @@ hides none of these problems.
 
 from __future__ import annotations
 
+import glob
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from rsearch.spec.errors import Problem
+from rsearch.spec.errors import Loc, Problem
 from rsearch.spec.names import suggest
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
-from rsearch.spec.recipe import Recipe
+from rsearch.spec.recipe import DistillConfig, Recipe
 from rsearch.spec.scaling import check_scaling
 from rsearch.spec.search import MULTI_OBJECTIVE_ALGORITHMS, Objective, SearchConfig
 from rsearch.spec.space_paths import leaf_paths, leaf_type, set_path
@@ -47,6 +49,9 @@ def check_spec(sections: dict[str, Any], *, warm_starts_ran: bool = False) -> li
                 problems += check_warm_start(search, space)
             if search.algorithm == "grid":
                 problems += check_grid(space)
+    base = sections.get("base")
+    if isinstance(base, Recipe) and isinstance(base.distill, DistillConfig):
+        problems += check_teachers(base.distill, ("base",))
     resources = sections.get("resources")
     if resources is not None and resources.autoscaling and search and not search.max_concurrent:
         problems.append(
@@ -235,4 +240,25 @@ def check_grid(space: dict[str, AnyParam]) -> list[Problem]:
             problems.append(
                 Problem(("space", path, "when"), "grid search cannot use conditional parameters")
             )
+    return problems
+
+
+def check_teachers(distill: DistillConfig, prefix: tuple[str, ...] = ()) -> list[Problem]:
+    """Distillation teachers whose files are missing (the cheap part; no run is opened).
+
+    A checkpoint must exist; a run directory given by its path must exist. A run given by a
+    glob pattern may match nothing yet: the search that makes it may run later, and the
+    pattern is resolved (and refused if it still matches nothing) when training starts.
+    Whether a run has completed trials, and whether a teacher fits the data, is checked then.
+    """
+    problems = []
+    for i, teacher in enumerate(distill.teachers):
+        loc: Loc = (*prefix, "distill", "teachers", i)
+        if teacher.checkpoint is not None and not Path(teacher.checkpoint).expanduser().exists():
+            message = f"checkpoint {teacher.checkpoint!r} does not exist"
+            problems.append(Problem((*loc, "checkpoint"), message))
+        if teacher.run is not None and not glob.has_magic(teacher.run):
+            if not Path(teacher.run).expanduser().is_dir():
+                message = f"run directory {teacher.run!r} does not exist"
+                problems.append(Problem((*loc, "run"), message))
     return problems

@@ -9,7 +9,7 @@ from typing import Annotated, Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from rsearch.spec.checks import check_spec
+from rsearch.spec.checks import check_spec, check_teachers
 from rsearch.spec.errors import Loc, Location, Problem, SpecError
 from rsearch.spec.kind import EXTENDS, file_kind
 from rsearch.spec.narrowing import narrowing_problems
@@ -129,8 +129,10 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         message = "a search spec, not a recipe (a spec's recipe is its `base:`)"
         raise SpecError([Problem((), message, src.where.get(()))])
     problems += apply_overrides(src, overrides)
-    _, section_problems = _validate_sections(Recipe, src.data)
+    sections, section_problems = _validate_sections(Recipe, src.data)
     problems += section_problems
+    if "distill" in sections:
+        problems += check_teachers(sections["distill"])
     _raise_if_any(problems, src)
     return Recipe.model_validate(src.data)
 

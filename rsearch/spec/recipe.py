@@ -234,6 +234,65 @@ class EmaConfig(Strict):
     """Ramp the decay up over the first steps (useful on short runs)."""
 
 
+class TeacherConfig(Strict):
+    """One teacher of a distillation: a checkpoint file, or the best trials of a search.
+
+    Paths are relative to the working directory, as model.checkpoint and data.path are; they
+    are made absolute when a search starts (or `rsearch train` runs), before any trial.
+    """
+
+    checkpoint: str | None = None
+    """An rsearch checkpoint file written by fit (its recipe rebuilds the teacher's model), a
+    checkpoint directory holding one, or a plain state dict together with `model`."""
+    model: str | None = None
+    """timm model name of a plain state-dict checkpoint (an rsearch checkpoint names its own)."""
+    run: str | None = None
+    """A search's run directory, or a glob pattern (`rsearch-runs/quickstart-*`) naming the
+    newest matching one when the search starts: its top_k trials by its (first) objective
+    teach, each from its last checkpoint. A pattern matching nothing is accepted at
+    validation (the run it names may not exist yet) and refused when training starts."""
+    top_k: int = Field(1, ge=1, le=16)
+    """How many of the run's best completed trials teach (with `run` only)."""
+
+    @field_validator("model")
+    @classmethod
+    def _known_teacher_model(cls, name: str | None) -> str | None:
+        return None if name is None else check_model_name(name)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TeacherConfig:
+        if (self.checkpoint is None) == (self.run is None):
+            raise ValueError("a teacher is either {checkpoint: PATH} or {run: RUN_DIR, top_k: K}")
+        if self.run is not None and self.model is not None:
+            raise ValueError("model goes with checkpoint; a run's trials name their own models")
+        # The default is accepted: a dumped recipe (a run's resolved spec) writes every field.
+        if self.checkpoint is not None and self.top_k != 1:
+            raise ValueError("top_k goes with run, not checkpoint")
+        return self
+
+
+class DistillConfig(Strict):
+    """MEAL V2 distillation: the student learns the averaged soft labels of a teacher ensemble.
+
+    Off while `teachers` is empty. MEAL V2's optional discriminator is not built: the paper's
+    own ablation credits it with a small gain, and it needs a second network and optimiser
+    trained alongside the student; the loss here is MEAL V2's KL term (plus an optional
+    hard-label term, which MEAL V2 leaves out).
+    """
+
+    teachers: list[TeacherConfig] = Field(default_factory=list)
+    """The ensemble; each teacher runs in eval mode without gradients."""
+    temperature: float = Field(1.0, gt=0.0, le=100.0)
+    """Softmax temperature of teachers and student in the KL term (scaled back by T^2)."""
+    hard_weight: float = Field(0.0, ge=0.0, le=100.0)
+    """Weight of the recipe's loss on the one-hot (or mixed) labels; 0 drops them (MEAL V2)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the recipe distils."""
+        return bool(self.teachers)
+
+
 class Recipe(Strict):
     """Everything one trial trains with."""
 
@@ -244,6 +303,7 @@ class Recipe(Strict):
     loss: LossConfig = Field(default_factory=LossConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     ema: EmaConfig = Field(default_factory=EmaConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
     epochs: int = Field(10, ge=1, le=10000)
     """Training epochs (also the budget unit of the schedulers)."""
     precision: Precision = "fp32"

@@ -134,6 +134,8 @@ class MemoryBatches:
         self.batch_size = batch_size
         self.sampler = sampler
         self.drop_last = drop_last
+        self.current: torch.Tensor | None = None
+        """The image indices of the batch last yielded (distillation caches by them)."""
 
     def __len__(self) -> int:
         count = len(self.sampler)
@@ -146,6 +148,7 @@ class MemoryBatches:
         order = torch.as_tensor(list(self.sampler), dtype=torch.long, device=self.images.device)
         for step in range(len(self)):
             index = order[step * self.batch_size : (step + 1) * self.batch_size]
+            self.current = index
             yield self.images.index_select(0, index), self.labels.index_select(0, index)
 
 

@@ -24,6 +24,7 @@ from rsearch.train.checkpoint import (
 )
 from rsearch.train.compute import ComputeCosts, count_costs
 from rsearch.train.data import DataBundle, build_data, per_rank_batch
+from rsearch.train.distill import DistillLoss, TeacherEnsemble, build_ensemble
 from rsearch.train.distributed import DistContext, broadcast_object, gather_objects
 from rsearch.train.errors import TrainInputError
 from rsearch.train.measure import cost
@@ -201,7 +202,8 @@ def build_session(
     )
     first = fidelity_at(recipe, 0)
     train_tf = transforms.train(first.train_size)
-    step = _train_step(recipe, ctx, model, train_tf, device, dtype)
+    teachers = build_ensemble(recipe, data, device, dtype) if recipe.distill.enabled else None
+    step = _train_step(recipe, ctx, model, train_tf, device, dtype, teachers)
     return Session(
         recipe=recipe,
         ctx=ctx,
@@ -228,6 +230,7 @@ def _train_step(
     train_tf: TrainTransform,
     device: torch.device,
     dtype: torch.dtype | None,
+    teachers: TeacherEnsemble | None = None,
 ) -> TrainStep:
     ema = build_ema(model, recipe.ema)
     net: nn.Module = model
@@ -237,16 +240,20 @@ def _train_step(
         )
     if recipe.compile:
         net = torch.compile(net)  # type: ignore[assignment]
+    loss_fn = build_train_loss(recipe.loss, mixing=train_tf.mixup is not None)
+    if teachers is not None:
+        loss_fn = DistillLoss(recipe.distill, base=loss_fn)
     return TrainStep(
         net=net,
         model=model,
-        loss_fn=build_train_loss(recipe.loss, mixing=train_tf.mixup is not None),
+        loss_fn=loss_fn,
         optimizer=build_optimizer(model, recipe.optim),
         scaler=torch.amp.GradScaler(device.type, enabled=dtype is torch.float16),
         clip=recipe.optim,
         ema=ema,
         device=device,
         dtype=dtype,
+        distill=teachers,
     )
 
 

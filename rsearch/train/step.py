@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from timm.utils import ModelEmaV3
@@ -10,6 +11,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from rsearch.spec.recipe import OptimConfig
+from rsearch.train.distill import TeacherEnsemble
 from rsearch.train.optim import base_optimizer, clip_gradients
 from rsearch.train.runtime import autocast
 from rsearch.train.sam import Sam
@@ -37,18 +39,23 @@ class TrainStep:
     """Autocast dtype, None for fp32."""
     updates: int = 0
     """Optimizer steps taken so far (the EMA warmup counts them)."""
+    distill: TeacherEnsemble | None = None
+    """The teachers whose averaged soft labels are the targets (loss_fn is a DistillLoss)."""
 
     def __call__(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        loss = self._forward_backward(x, targets)
+        goal: Any = targets
+        if self.distill is not None:  # once a step, also under SAM: the same batch twice
+            goal = self.distill.targets(x, targets)
+        loss = self._forward_backward(x, goal)
         if isinstance(self.optimizer, Sam):
             self.optimizer.perturb()
             self.optimizer.zero_grad()
-            self._forward_backward(x, targets)
+            self._forward_backward(x, goal)
             self.optimizer.restore()
         self._update()
         return loss.detach()
 
-    def _forward_backward(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _forward_backward(self, x: torch.Tensor, targets: Any) -> torch.Tensor:
         with autocast(self.device, self.dtype):
             loss = self.loss_fn(self.net(x), targets)
         self.scaler.scale(loss).backward()

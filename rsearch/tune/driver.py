@@ -43,6 +43,7 @@ from rsearch.rundir import (
     write_atomic,
     write_manifest,
 )
+from rsearch.rundir.teachers import resolve_spec_teachers
 from rsearch.settings import (
     StorageRoot,
     is_uri,
@@ -98,6 +99,9 @@ def run_search(
     Raises:
         UserError: When the cluster or a URI storage cannot be reached.
     """
+    # Teachers named by an earlier search become checkpoint paths in the spec the run
+    # directory records, so every trial (and a resume) trains with the same files.
+    spec = resolve_spec_teachers(spec)
     root = resolve_storage(spec.storage, local_dir)
     if root.remote is not None:
         check_storage(root.remote)  # before Ray starts: a wrong bucket fails in a second
