@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rsearch.spec.errors import Loc, Problem
+from rsearch.spec.layer_space import check_layer_space
 from rsearch.spec.names import suggest
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
 from rsearch.spec.recipe import DistillConfig, Recipe
@@ -42,6 +43,7 @@ def check_spec(sections: dict[str, Any], *, warm_starts_ran: bool = False) -> li
         problems += check_objectives(objectives, search.algorithm, scheduler)
     if space is not None:
         problems += check_space(space, sections.get("base") or Recipe())
+        problems += check_layer_space(space, (sections.get("base") or Recipe()).model.model_dump())
         if scheduler is not None and scheduler.type == "pbt":
             problems += check_pbt_space(space)
         if search is not None:

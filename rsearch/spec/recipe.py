@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from rsearch.spec import layers
 from rsearch.spec.base import Strict
 from rsearch.spec.names import check_model_name, check_optimizer_name
 
@@ -40,6 +41,40 @@ class ModelConfig(Strict):
     """Explicit blocks per stage, e.g. [3, 24, 36, 3] (ResNet-RS-200); overrides depth."""
     checkpoint: str | None = None
     """Local file of weights to start from (a state dict or an rsearch checkpoint)."""
+    norm_layer: str | None = None
+    """timm norm layer replacing the model's own (batchnorm, groupnorm, evonorm_s0, ...; see
+    rsearch.spec.layers for which model families take which); null keeps the model's."""
+    norm_groups: int | None = Field(None, ge=1)
+    """Groups of a grouped norm_layer (groupnorm, evonorm_s*); null is timm's 32."""
+    act_layer: str | None = None
+    """timm activation replacing the model's own (relu, silu, gelu, mish, ...); null keeps it."""
+
+    @field_validator("norm_layer")
+    @classmethod
+    def _accepted_norm(cls, norm: str | None, info: ValidationInfo) -> str | None:
+        layers.check_norm_name(norm)
+        problem = layers.norm_problem(info.data["name"], norm) if "name" in info.data else None
+        if problem:
+            raise ValueError(problem)
+        return norm
+
+    @field_validator("norm_groups")
+    @classmethod
+    def _grouped_norm(cls, groups: int | None, info: ValidationInfo) -> int | None:
+        problem = layers.groups_problem(info.data.get("norm_layer"), groups)
+        if problem and "norm_layer" in info.data:
+            raise ValueError(problem)
+        return groups
+
+    @field_validator("act_layer")
+    @classmethod
+    def _accepted_act(cls, act: str | None, info: ValidationInfo) -> str | None:
+        layers.check_act_name(act)
+        if "name" in info.data and "norm_layer" in info.data:
+            problem = layers.act_problem(info.data["name"], info.data["norm_layer"], act)
+            if problem:
+                raise ValueError(problem)
+        return act
 
     @field_validator("name")
     @classmethod
@@ -344,6 +379,15 @@ ARCHITECTURE = ("name", "small_stem", "depth_multiplier", "width_multiplier", "l
 activations (no multiply-add is counted for them) and weights do not change a count."""
 
 
+LAYER_FIELDS = ("norm_layer", "norm_groups", "act_layer")
+"""Model fields that swap layers: part of the architecture when set (unset, they leave the
+keys of speeds and costs recorded before they existed unchanged)."""
+
+
 def architecture(model: ModelConfig) -> str:
     """The fields of a model section that shape its architecture, as JSON."""
-    return json.dumps(model.model_dump(mode="json", include=set(ARCHITECTURE)), sort_keys=True)
+    fields = model.model_dump(mode="json", include=set(ARCHITECTURE + LAYER_FIELDS))
+    for name in LAYER_FIELDS:
+        if fields[name] is None:
+            del fields[name]
+    return json.dumps(fields, sort_keys=True)

@@ -15,6 +15,7 @@ from rsearch.spec.names import suggest
 from rsearch.spec.recipe import ModelConfig, Recipe
 from rsearch.train.checkpoint import load_model_weights
 from rsearch.train.errors import TrainInputError
+from rsearch.train.layers import check_on_meta, layer_kwargs, uses_layers
 
 WIDTH_DIVISOR = 8
 """Scaled channel counts are rounded to multiples of this (EfficientNet/TinyNet convention)."""
@@ -30,7 +31,8 @@ def build_model(recipe: Recipe, num_classes: int, load_weights: bool = True) -> 
             on the meta device).
 
     Raises:
-        TrainInputError: unknown model name, scaling asked of a non-ResNet, mismatched weights.
+        TrainInputError: unknown model name, scaling asked of a non-ResNet, mismatched weights,
+            norm/act layers the model does not take or groups that do not divide its channels.
     """
     cfg = recipe.model
     kwargs: dict[str, Any] = {"num_classes": num_classes}
@@ -38,11 +40,14 @@ def build_model(recipe: Recipe, num_classes: int, load_weights: bool = True) -> 
         kwargs["drop_rate"] = cfg.drop_rate
     if cfg.drop_path_rate > 0:
         kwargs["drop_path_rate"] = cfg.drop_path_rate
+    kwargs.update(layer_kwargs(cfg))
     if _needs_scaling(cfg) and cfg.name in EFFICIENTNET_COEFFICIENTS:
         model = efficientnet_scaled(cfg, **kwargs)
     else:
         if _needs_scaling(cfg):
             kwargs.update(resnet_scaling(cfg))
+        if uses_layers(cfg):
+            check_on_meta(cfg, create, kwargs)
         model = create(cfg.name, **kwargs)
     if cfg.small_stem:
         use_small_stem(model, cfg.name)
