@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rsearch.spec.metrics import METRICS
+from rsearch.spec.metrics import METRICS, metric_info
 
 METRIC_LABELS = {m.name: m.label for m in METRICS}
 """Each reported metric's label, from the one table of metrics."""
@@ -16,8 +16,9 @@ FIELD_LABELS = {
 
 
 def metric_label(metric: str) -> str:
-    """The metric's label with its unit, or its name when it has none."""
-    return METRIC_LABELS.get(metric, metric)
+    """The metric's label with its unit (val_top1@48's included), or its name when unknown."""
+    info = metric_info(metric)
+    return info.label if info is not None else metric
 
 
 def field_label(path: str) -> str:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from rsearch.spec.errors import Loc, Problem
 from rsearch.spec.layer_space import check_layer_space
+from rsearch.spec.metrics import MEAN, resolution_of
 from rsearch.spec.names import suggest
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
 from rsearch.spec.recipe import DistillConfig, Recipe
@@ -41,6 +42,8 @@ def check_spec(sections: dict[str, Any], *, warm_starts_ran: bool = False) -> li
     scheduler = sections.get("scheduler")
     if objectives and search:
         problems += check_objectives(objectives, search.algorithm, scheduler)
+    if objectives:
+        problems += check_objective_resolutions(objectives, sections.get("base") or Recipe())
     if space is not None:
         problems += check_space(space, sections.get("base") or Recipe())
         problems += check_layer_space(space, (sections.get("base") or Recipe()).model.model_dump())
@@ -93,6 +96,30 @@ def check_objectives(objectives: list[Objective], algorithm: str, scheduler: Any
                 ("scheduler", "type"),
                 f"scheduler {scheduler.type!r} stops trials on one metric; a multi-objective "
                 "search needs scheduler type 'none'",
+            )
+        )
+    return problems
+
+
+def check_objective_resolutions(objectives: list[Objective], base: Recipe) -> list[Problem]:
+    """An objective at a test resolution (val_top1@48, val_top1@mean) needs the base recipe to
+    evaluate there: data.eval_resolutions lists it (or, for @mean, lists any).
+
+    A search cannot vary data.eval_resolutions (categorical choices are scalars), so the base
+    recipe's list is every trial's.
+    """
+    sizes = base.data.eval_resolutions
+    problems = []
+    for index, objective in enumerate(objectives):
+        resolution = resolution_of(objective.metric)
+        if resolution is None or resolution in sizes or (resolution == MEAN and sizes):
+            continue
+        needs = "a test resolution" if resolution == MEAN else str(resolution)
+        problems.append(
+            Problem(
+                ("objective", index, "metric"),
+                f"{objective.metric} needs {needs} in base.data.eval_resolutions "
+                f"(it lists {sizes or 'none'})",
             )
         )
     return problems

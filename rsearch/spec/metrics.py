@@ -4,12 +4,16 @@ Everything that names a metric asks this table: spec validation (which metrics a
 may use, and their natural direction), report labels, the summary kept on each Optuna trial.
 A test trains a real epoch and checks that `rsearch.train.fit` reports exactly these names.
 Pure data: the spec layer imports no torch, ray or mlflow.
+
+One explicit pattern rule extends the table: a metric marked `per_resolution` is also reported
+at each test resolution N of data.eval_resolutions as `name@N` (val_top1@48), and one marked
+`mean_resolution` as `name@mean`, their average. `metric_info` understands both forms.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from rsearch.spec.names import suggest
@@ -39,6 +43,10 @@ class MetricInfo:
     """Kept with each trial's final result in the Optuna study (reports read it there)."""
     text: bool = False
     """A text value (a name), not a number: consumers that plot or log numbers skip it."""
+    per_resolution: bool = False
+    """Also reported as `name@N` at each test resolution N of data.eval_resolutions."""
+    mean_resolution: bool = False
+    """Also reported as `name@mean`, the average over data.eval_resolutions."""
 
     def __post_init__(self) -> None:
         if self.text and (self.direction is not None or self.summary):
@@ -59,6 +67,8 @@ METRICS: tuple[MetricInfo, ...] = (
         "max",
         "Share of validation images whose top class is right, counted over all workers.",
         summary=True,
+        per_resolution=True,
+        mean_resolution=True,
     ),
     MetricInfo(
         "val_top5",
@@ -74,6 +84,7 @@ METRICS: tuple[MetricInfo, ...] = (
         "min",
         "Cross-entropy per validation image.",
         summary=True,
+        per_resolution=True,
     ),
     MetricInfo(
         "ema_val_top1",
@@ -281,13 +292,62 @@ TEXT_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.text)
 """The metrics whose values are text, not numbers."""
 
 
+MEAN = "mean"
+"""The suffix of a metric averaged over the test resolutions (val_top1@mean)."""
+
+
+def at_resolution(base: str, resolution: int | str) -> str:
+    """The name of a metric at a test resolution (or at MEAN): `base@resolution`."""
+    return f"{base}@{resolution}"
+
+
+def resolution_of(name: str) -> int | str | None:
+    """The test resolution a metric name is suffixed with (an int, or MEAN); None without one."""
+    _, sep, suffix = name.partition("@")
+    if not sep:
+        return None
+    return int(suffix) if suffix.isdigit() else suffix
+
+
+def metric_info(name: str) -> MetricInfo | None:
+    """The table's row for a metric name, `base@N` and `base@mean` included; None if unknown."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    base, sep, suffix = name.partition("@")
+    info = BY_NAME.get(base)
+    if not sep or info is None or not info.per_resolution:
+        return None
+    if suffix == MEAN and info.mean_resolution:
+        title = f"{info.title}, mean over test resolutions"
+        description = f"{base} averaged over the test resolutions of data.eval_resolutions."
+    elif suffix.isdigit() and not suffix.startswith("0"):
+        title = f"{info.title} at {suffix} px"
+        description = f"{base} of the images resized to {suffix} px (data.eval_resolutions)."
+    else:
+        return None
+    return replace(
+        info,
+        name=name,
+        title=title,
+        description=description,
+        per_resolution=False,
+        mean_resolution=False,
+    )
+
+
+def is_summary(name: str) -> bool:
+    """Whether a reported metric is kept with each trial's final result in the Optuna study."""
+    info = metric_info(name)
+    return info is not None and info.summary
+
+
 def reported_only(result: Mapping[str, Any]) -> dict[str, Any]:
     """The entries of a result that are metrics of this table.
 
     Tune adds its own bookkeeping to every result (`time_total_s`, `training_iteration`,
     `pid`, ...); what a search records as a trial's metrics is what the trainer measured.
     """
-    return {k: v for k, v in result.items() if k in BY_NAME}
+    return {k: v for k, v in result.items() if metric_info(k) is not None}
 
 
 def natural_direction(name: str) -> Direction:
@@ -296,18 +356,31 @@ def natural_direction(name: str) -> Direction:
     Raises:
         KeyError: name is not an objective metric.
     """
-    direction = BY_NAME[name].direction
-    if direction is None:
+    info = metric_info(name)
+    if info is None or info.direction is None:
         raise KeyError(name)
-    return direction
+    return info.direction
 
 
 def check_objective_metric(name: str) -> str:
-    """Return name when an objective may use it; raise ValueError naming the closest otherwise."""
-    if name in OBJECTIVE_METRICS:
+    """Return name when an objective may use it; raise ValueError naming the closest otherwise.
+
+    A metric at a test resolution (val_top1@48) is checked here by its form only; whether the
+    recipe evaluates at that resolution is a cross-section check (rsearch.spec.checks).
+    """
+    info = metric_info(name)
+    if info is not None and info.direction is not None:
         return name
     choices = f"; use one of {', '.join(OBJECTIVE_METRICS)}"
-    if name in BY_NAME:
+    if "@" in name and name.partition("@")[0] in BY_NAME:
+        with_suffix = [m.name for m in METRICS if m.per_resolution]
+        means = [m.name for m in METRICS if m.mean_resolution]
+        reason = "not a metric the trainer reports"
+        hint = (
+            f"; name@N (N a test resolution) is reported for {', '.join(with_suffix)}, "
+            f"name@{MEAN} for {', '.join(means)}"
+        )
+    elif name in BY_NAME:
         reason, hint = "it has no better direction to optimise", choices
     else:
         reason = "not a metric the trainer reports"

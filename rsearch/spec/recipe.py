@@ -8,7 +8,7 @@ search space addresses it by a dotted path (`optim.lr`, `augment.mixup`). Compon
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -137,11 +137,35 @@ class DataConfig(Strict):
     fixres, at the current train resolution times fixres_ratio (FixRes's train/test ratio)."""
     fixres_ratio: float = Field(1.15, ge=1.0, le=2.0)
     """Test-to-train resolution ratio of the fixres eval rule."""
+    train_resolutions: list[Annotated[int, Field(ge=8, le=1024)]] = Field(default_factory=list)
+    """Multi-resolution training (ResFormer): each step trains at a resolution drawn uniformly
+    from this set (seeded by the recipe's seed and the epoch, so a resumed run draws the same
+    sequence); empty trains every step at image_size. In-memory data only; not combined with
+    progressive (which fixes each epoch's resolution)."""
+    multi_resolution: bool = True
+    """Use train_resolutions; false trains at image_size only. A search compares single- and
+    multi-resolution training by this switch (categorical choices are scalars, not lists)."""
+    eval_resolutions: list[Annotated[int, Field(ge=8, le=1024)]] = Field(default_factory=list)
+    """Test resolutions evaluated every epoch besides the usual one, each reported as
+    val_top1@N and val_loss@N, with val_top1@mean their average; empty evaluates none."""
 
     @model_validator(mode="after")
     def _path_when_needed(self) -> DataConfig:
         if self.dataset in ("image_folder", "cifar10", "cifar100") and not self.path:
             raise ValueError(f"dataset {self.dataset!r} needs data.path")
+        return self
+
+    @model_validator(mode="after")
+    def _resolution_sets(self) -> DataConfig:
+        for name in ("train_resolutions", "eval_resolutions"):
+            sizes = getattr(self, name)
+            if len(set(sizes)) != len(sizes):
+                raise ValueError(f"data.{name} repeats a resolution: {sizes}")
+        if self.train_resolutions and self.progressive:
+            raise ValueError(
+                "data.train_resolutions cannot be combined with data.progressive: progressive "
+                "fixes each epoch's resolution, train_resolutions draws each step's; use one"
+            )
         return self
 
 

@@ -27,6 +27,12 @@ def clean_key(key: str) -> str:
     return _BAD_KEY_CHARS.sub("_", key)[:MAX_KEY]
 
 
+def metric_key(name: str) -> str:
+    """The MLflow key of a metric: MLflow refuses `@`, so a metric at a test resolution is
+    logged as `val_top1_at_48` (and val_top1@mean as `val_top1_at_mean`)."""
+    return clean_key(name.replace("@", "_at_"))
+
+
 def text_value(value: Any) -> str:
     """A param or tag value as text: scalars as `str`, containers as compact JSON."""
     if isinstance(value, str):
@@ -82,7 +88,7 @@ def numeric(values: Mapping[str, Any]) -> dict[str, float]:
     not metrics and are skipped rather than refused by MLflow later.
     """
     return {
-        clean_key(key): float(value)
+        metric_key(key): float(value)
         for key, value in values.items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     }

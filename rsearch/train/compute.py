@@ -68,6 +68,11 @@ class EpochWork:
     """Wall time of the epoch on its slowest worker."""
     workers: int
     """Workers (processes, each with one CPU slot or one GPU) that trained."""
+    images_by_size: dict[int, float] | None = None
+    """Training images seen at each resolution, when data.train_resolutions drew each step's
+    (train_size then counts none of them)."""
+    extra_eval_sizes: tuple[int, ...] = ()
+    """Test resolutions of data.eval_resolutions evaluated besides eval_size, once each."""
 
 
 def epoch_compute(
@@ -81,8 +86,10 @@ def epoch_compute(
         history: the metrics of the epochs trained before this one (a resumed run's included);
             epochs recorded without compute metrics count nothing.
     """
-    train = costs.train[work.train_size] * costs.passes * work.train_images
+    images = work.images_by_size or {work.train_size: work.train_images}
+    train = sum(costs.train[size] * n for size, n in images.items()) * costs.passes
     evaluation = costs.forward[work.eval_size] * work.val_images * work.evaluations
+    evaluation += sum(costs.forward[size] * work.val_images for size in work.extra_eval_sizes)
     device_s = work.epoch_s * work.workers
     before = list(history)
     return {

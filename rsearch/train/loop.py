@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ from rsearch.train.distributed import (
     setup_distributed,
     teardown_distributed,
 )
+from rsearch.train.multires import resolution_metrics
 from rsearch.train.optim import base_optimizer
 from rsearch.train.runtime import autocast, deterministic, device_type, synchronize
 from rsearch.train.session import (
@@ -143,8 +145,12 @@ def run_epoch(
     val_sums = _evaluate_model(session, session.model, pauses)
     ema = session.step.ema
     ema_sums = _evaluate_model(session, ema.module, pauses) if ema is not None else None
+    at_sizes = _evaluate_resolutions(session, val_sums, pauses)
     seconds = (train_s, time.perf_counter() - start - pauses.seconds)
     reduced, work = _reduce(session, epoch, train_sums, val_sums, ema_sums, seconds)
+    reduced.update(resolution_metrics({n: s.all_reduce(session.ctx) for n, s in at_sizes.items()}))
+    extra = tuple(n for n in at_sizes if n != session.fidelity.eval_size)
+    work = replace(work, images_by_size=_images_by_size(session), extra_eval_sizes=extra)
     metrics: Metrics = {"epoch": epoch + 1, **reduced, "lr": lr, **session.cost}
     metrics.update(epoch_compute(session.costs, work, session.history))
     metrics["device_kind"] = session.device_kind
@@ -169,11 +175,18 @@ def train_epoch(
     session.step.net.train()
     loss_sum = torch.zeros((), device=session.device)
     images = 0
+    # data.train_resolutions: each step's transform resizes to the step's drawn resolution.
+    per_step = session.step_transforms.for_epoch(epoch, steps)
+    session.images_by_size = {}
     start = time.perf_counter()
     for index, (x, labels) in enumerate(batches, start=1):
-        inputs, targets = session.train_transform(x, labels)
+        transform = per_step[index - 1] if per_step else session.train_transform
+        inputs, targets = transform(x, labels)
         loss_sum += session.step(inputs, targets).float() * labels.shape[0]
         images += labels.shape[0]
+        if per_step:
+            size = transform.size
+            session.images_by_size[size] = session.images_by_size.get(size, 0) + labels.shape[0]
         if on_step is not None:
             on_step(epoch + 1, index, steps)
         pauses.check()
@@ -192,6 +205,35 @@ def _evaluate_model(session: Session, model: nn.Module, pauses: Pauses) -> EvalS
         session.data.num_classes,
         pauses,
     )
+
+
+def _evaluate_resolutions(
+    session: Session, val_sums: EvalSums, pauses: Pauses
+) -> dict[int, EvalSums]:
+    """This rank's sums at each test resolution of data.eval_resolutions.
+
+    The one equal to the epoch's usual evaluation resolution reuses that evaluation's sums.
+    """
+    out = {}
+    for tested in session.eval_sets:
+        if tested.size == session.fidelity.eval_size:
+            out[tested.size] = val_sums
+            continue
+        batches = tested.batches_of(session.data)
+        model, classes = session.model, session.data.num_classes
+        out[tested.size] = evaluate(
+            model, batches, tested.transform, session.dtype, classes, pauses
+        )
+    return out
+
+
+def _images_by_size(session: Session) -> dict[int, float] | None:
+    """All ranks' training images of the epoch at each drawn resolution (None without a set)."""
+    sizes = sorted(session.step_transforms.by_size)
+    if not sizes:
+        return None
+    counts = torch.tensor([session.images_by_size.get(n, 0) for n in sizes], dtype=torch.float64)
+    return dict(zip(sizes, all_reduce(counts, session.ctx, "sum").tolist(), strict=True))
 
 
 @torch.inference_mode()

@@ -29,6 +29,7 @@ from rsearch.train.distributed import DistContext, broadcast_object, gather_obje
 from rsearch.train.errors import TrainInputError
 from rsearch.train.measure import cost
 from rsearch.train.model import build_model
+from rsearch.train.multires import EvalSet, StepTransforms, check_multires, eval_sets
 from rsearch.train.optim import (
     EpochSchedule,
     base_optimizer,
@@ -121,9 +122,15 @@ class Session:
     transforms: Transforms
     fidelity: EpochFidelity
     """What the data and transforms are set up for (see enter_epoch)."""
+    step_transforms: StepTransforms
+    """Each step's training transform under data.train_resolutions (rsearch.train.multires)."""
+    eval_sets: list[EvalSet]
+    """The test resolutions of data.eval_resolutions, evaluated every epoch."""
     history: list[Metrics] = field(default_factory=list)
     start_epoch: int = 0
     """Epochs already trained (non-zero after a resume)."""
+    images_by_size: dict[int, int] = field(default_factory=dict)
+    """This rank's training images of the current epoch at each drawn resolution."""
 
     @property
     def eval_size(self) -> int:
@@ -192,6 +199,7 @@ def build_session(
     costs = count_costs(model, recipe, train_sizes(recipe.data), eval_sizes(recipe.data))
     data_cfg = timm.data.resolve_model_data_config(model)
     data = build_data(recipe, ctx, device, data_cfg["interpolation"], data_cfg["mean"], threads)
+    check_multires(recipe, data.in_memory)
     seed_everything(recipe.seed + 10_007 * (ctx.rank + 1))
     transforms = Transforms(
         recipe,
@@ -220,6 +228,8 @@ def build_session(
         device_kind=broadcast_object(device_name(device), ctx),
         transforms=transforms,
         fidelity=first,
+        step_transforms=StepTransforms(recipe, transforms.train),
+        eval_sets=eval_sets(recipe, data, transforms.eval),
     )
 
 

@@ -1,12 +1,14 @@
-"""data.progressive: the fidelity each epoch trains and evaluates at, and the stretches of
-epochs a schedule restarted at each stage spans.
+"""The resolutions a run trains and evaluates at: data.progressive's stage of each epoch and
+the stretches of epochs a schedule restarted at each stage spans, data.train_resolutions'
+draw for each step, and data.eval_resolutions.
 
 Pure functions of the recipe (no torch), so the data, the transforms, the LR schedule and the
-compute accounting all read an epoch's stage from one place.
+compute accounting all read an epoch's resolutions from one place.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from rsearch.spec.recipe import DataConfig, Recipe
@@ -44,12 +46,34 @@ def final_eval_size(cfg: DataConfig) -> int:
 
 def train_sizes(cfg: DataConfig) -> list[int]:
     """Every training resolution of a recipe, smallest first (data.image_size included)."""
-    return sorted({cfg.image_size, *(s.image_size or cfg.image_size for s in cfg.progressive)})
+    stages = (s.image_size or cfg.image_size for s in cfg.progressive)
+    return sorted({cfg.image_size, *stages, *step_resolutions(cfg)})
 
 
 def eval_sizes(cfg: DataConfig) -> list[int]:
-    """Every evaluation resolution of a recipe, smallest first."""
-    return sorted({eval_size_for(cfg, size) for size in train_sizes(cfg)})
+    """Every evaluation resolution of a recipe, smallest first (data.eval_resolutions too)."""
+    stages = sorted({cfg.image_size, *(s.image_size or cfg.image_size for s in cfg.progressive)})
+    return sorted({*(eval_size_for(cfg, size) for size in stages), *cfg.eval_resolutions})
+
+
+def step_resolutions(cfg: DataConfig) -> list[int]:
+    """The set each training step draws its resolution from, smallest first; empty when every
+    step trains at the epoch's resolution (no data.train_resolutions, or multi_resolution off)."""
+    return sorted(cfg.train_resolutions) if cfg.multi_resolution else []
+
+
+def resolution_draws(recipe: Recipe, epoch: int, steps: int) -> list[int]:
+    """The resolution of each of a 0-based epoch's steps, drawn uniformly from
+    step_resolutions (empty list when there is no set).
+
+    The draw depends only on the recipe's seed and the epoch, so every rank trains a step at
+    the same resolution and a run resumed at any epoch draws what an uninterrupted run would.
+    """
+    sizes = step_resolutions(recipe.data)
+    if not sizes:
+        return []
+    draw = random.Random(f"train_resolutions/{recipe.seed}/{epoch}")
+    return [draw.choice(sizes) for _ in range(steps)]
 
 
 def stretches(recipe: Recipe) -> list[tuple[int, int, int | None]]:

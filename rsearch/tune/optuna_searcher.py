@@ -22,7 +22,7 @@ from rsearch.rundir import (
     TUNE_TRIAL_ID_ATTR,
     TrialBook,
 )
-from rsearch.spec.metrics import SUMMARY_METRICS
+from rsearch.spec.metrics import is_summary
 from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.budget import budget_check
@@ -258,7 +258,7 @@ class OptunaSearcher(Searcher):
         # it arrives here, and belongs to the trial's learning curve too.
         self.on_trial_result(trial_id, result)
         # One attribute, not one per metric: each is a write to the study's journal.
-        summary = {k: float(v) for k in SUMMARY_METRICS if _finite(v := result.get(k))}
+        summary = {k: float(v) for k, v in result.items() if is_summary(k) and _finite(v)}
         self._set_attr(trial_id, METRICS_ATTR, summary)
         epoch = max(int(result.get("epoch", 0)), self._last_epoch.get(trial_id, 0))
         values = [result.get(o.metric) for o in self._spec.objective]

@@ -81,9 +81,12 @@ def test_report_labels_come_from_the_table() -> None:
 
 
 def test_trial_summary_is_the_tables_summary_entries() -> None:
+    from rsearch.spec.metrics import is_summary
     from rsearch.tune import optuna_searcher
 
-    assert optuna_searcher.SUMMARY_METRICS == SUMMARY_METRICS
+    # The searcher asks the table which of a result's metrics to keep (val_top1@48 included).
+    assert optuna_searcher.is_summary is is_summary
+    assert [m for m in BY_NAME if is_summary(m)] == list(SUMMARY_METRICS)
     assert set(SUMMARY_METRICS) == {
         "epoch",
         "val_top1",
