@@ -84,8 +84,9 @@ def _blame(fields: tuple[str, ...], index: dict[str, int | None]) -> tuple[str |
     # The last searched field of the pair takes the blame: the layer choice rather than the
     # model, the activation rather than the norm it cannot follow.
     for field in reversed(fields):
-        if index[field] is not None:
-            return ("space", f"model.{field}", "choices", index[field])
+        choice = index[field]
+        if choice is not None:
+            return ("space", f"model.{field}", "choices", choice)
     return None
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 from timm.layers import get_norm_act_layer, get_norm_layer
@@ -118,14 +118,14 @@ def grouped_norms(model: nn.Module) -> list[tuple[int, int]]:
         if isinstance(module, nn.GroupNorm):
             out.append((module.num_channels, module.num_groups))
         elif type(module).__name__.startswith("EvoNorm2dS"):
-            out.append((int(module.weight.numel()), int(module.groups)))
+            out.append((_weight_size(module), int(cast(int, module.groups))))
     return out
 
 
 def norm_channels(model: nn.Module) -> list[int]:
     """Channel counts of every norm layer of a model (its normalised channel counts)."""
     return [
-        int(module.weight.numel())
+        _weight_size(module)
         for module in model.modules()
         if "Norm" in type(module).__name__
         and isinstance(getattr(module, "weight", None), nn.Parameter)
@@ -142,3 +142,10 @@ def _groups_message(cfg: ModelConfig, channels: list[int]) -> str:
         f"{', timm default' if cfg.norm_groups is None else ''}) does not divide the normalised "
         f"channel counts {bad}; group counts that divide every one: {fits}"
     )
+
+
+def _weight_size(module: nn.Module) -> int:
+    # timm's norm layers keep one affine weight per channel.
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    return int(weight.numel())
