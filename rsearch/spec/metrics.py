@@ -128,6 +128,25 @@ METRICS: tuple[MetricInfo, ...] = (
         summary=True,
     ),
     MetricInfo(
+        "model_mbit",
+        "model size",
+        "Mbit",
+        "min",
+        "Bits of the model's parameters, in millions: the weights of quantised layers at their "
+        "bit-width (quant), every other parameter at 32.",
+        summary=True,
+    ),
+    MetricInfo(
+        "gbops",
+        "bit-operations",
+        "GBOPs/image",
+        "min",
+        "Each conv/linear layer's multiply-adds times its weight bits times its input bits "
+        "(32 each at full precision), other multiply-adds at 32 x 32, for one image at the "
+        "final evaluation resolution, in billions.",
+        summary=True,
+    ),
+    MetricInfo(
         "train_images_per_s",
         "training throughput",
         "images/s",

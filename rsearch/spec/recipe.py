@@ -352,6 +352,32 @@ class DistillConfig(Strict):
         return bool(self.teachers)
 
 
+QuantMethod = Literal["minmax", "lsq"]
+BITS_MIN, BITS_MAX = 2, 8
+"""Bit-widths quantisation-aware training accepts."""
+
+
+class QuantConfig(Strict):
+    """Quantisation-aware training: fake-quantised weights and activations (PyTorch's
+    torch.ao.quantization), bit-widths as search dimensions. Off while both widths are null."""
+
+    weight_bits: int | None = Field(None, ge=BITS_MIN, le=BITS_MAX)
+    """Bits of every conv/linear weight (per output channel, symmetric); null: full precision."""
+    act_bits: int | None = Field(None, ge=BITS_MIN, le=BITS_MAX)
+    """Bits of every conv/linear input (per tensor, affine); null: full precision."""
+    first_last_bits: int | None = Field(8, ge=BITS_MIN, le=BITS_MAX)
+    """Bits of the first conv and the classifier, for what the rest quantises (8 in the 4-bit
+    ResNet paper); null keeps these two layers at full precision."""
+    method: QuantMethod = "minmax"
+    """minmax: FakeQuantize with min/max observers; lsq: learned step size
+    (_LearnableFakeQuantize, scales trained with the weights)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether anything is quantised."""
+        return self.weight_bits is not None or self.act_bits is not None
+
+
 class Recipe(Strict):
     """Everything one trial trains with."""
 
@@ -363,6 +389,7 @@ class Recipe(Strict):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     ema: EmaConfig = Field(default_factory=EmaConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
+    quant: QuantConfig = Field(default_factory=QuantConfig)
     epochs: int = Field(10, ge=1, le=10000)
     """Training epochs (also the budget unit of the schedulers)."""
     precision: Precision = "fp32"

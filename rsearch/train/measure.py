@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from rsearch.spec.recipe import Recipe
+from rsearch.train.quant import float_layers, gbops, model_mbit, quantiser_parameters
 from rsearch.train.runtime import autocast, synchronize
 from rsearch.train.stages import final_eval_size
 
@@ -53,8 +54,9 @@ seconds a pass: the measurement stays at warm-up + REPEATS passes)."""
 
 
 def params_m(model: nn.Module) -> float:
-    """Parameters in millions."""
-    return sum(p.numel() for p in model.parameters()) / 1e6
+    """Parameters in millions (a quantiser's learned scales are not counted)."""
+    skip = quantiser_parameters(model)
+    return sum(p.numel() for p in model.parameters() if id(p) not in skip) / 1e6
 
 
 @torch.no_grad()
@@ -101,9 +103,11 @@ def train_flops(model: nn.Module, image_size: int) -> float:
             display=False,
             custom_mapping={torch.ops.aten.convolution_backward: _conv_backward_flop},
         )
-        with counter:
+        with counter, float_layers(model):
             out = model(x)
-            grads = torch.autograd.grad(out.float().sum(), [p for p in model.parameters()])
+            # allow_unused: quantisers' scales take no part in the float_layers pass
+            params = list(model.parameters())
+            grads = torch.autograd.grad(out.float().sum(), params, allow_unused=True)
         del grads  # counted, never applied
     finally:
         model.train(was_training)
@@ -194,12 +198,22 @@ def _conv_backward_flop(
 
 
 def cost(model: nn.Module, image_size: int) -> dict[str, float]:
-    """{"params_m", "gflops"} of a model at a resolution."""
-    return {"params_m": params_m(model), "gflops": gflops(model, image_size)}
+    """{"params_m", "gflops", "model_mbit", "gbops"} of a model at a resolution.
+
+    model_mbit and gbops count quantised layers at their bit-widths, the rest at 32 bits
+    (rsearch.train.quant); a full-precision model gets its 32-bit figures.
+    """
+    macs = gflops(model, image_size)
+    return {
+        "params_m": params_m(model),
+        "gflops": macs,
+        "model_mbit": model_mbit(model),
+        "gbops": gbops(model, image_size, macs),
+    }
 
 
 def model_cost(recipe: Recipe) -> dict[str, float]:
-    """{"params_m", "gflops"} of the recipe's model at its final evaluation resolution
+    """cost() of the recipe's model at its final evaluation resolution
     (data.eval_rule's for data.image_size), untrained.
 
     The model is built on the meta device: no memory for weights, no initialisation, no

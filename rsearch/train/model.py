@@ -16,6 +16,7 @@ from rsearch.spec.recipe import ModelConfig, Recipe
 from rsearch.train.checkpoint import load_model_weights
 from rsearch.train.errors import TrainInputError
 from rsearch.train.layers import check_on_meta, layer_kwargs, uses_layers
+from rsearch.train.quant import quantise_model
 
 WIDTH_DIVISOR = 8
 """Scaled channel counts are rounded to multiples of this (EfficientNet/TinyNet convention)."""
@@ -53,7 +54,8 @@ def build_model(recipe: Recipe, num_classes: int, load_weights: bool = True) -> 
         use_small_stem(model, cfg.name)
     if load_weights and cfg.checkpoint:
         load_model_weights(model, cfg.checkpoint)
-    return model
+    # After the float weights load and before any optimizer exists (LSQ's scales train).
+    return quantise_model(model, recipe.quant)
 
 
 EFFICIENTNET_COEFFICIENTS: dict[str, tuple[float, float]] = {

@@ -46,6 +46,7 @@ from rsearch.cache import JsonCache
 from rsearch.machine import device_name, node_dir
 from rsearch.spec.recipe import architecture
 from rsearch.train.measure import INFER_BATCH, inference_speed
+from rsearch.train.quant import quant_key
 from rsearch.train.runtime import synchronize
 from rsearch.train.session import Session
 
@@ -100,7 +101,7 @@ def machine() -> dict[str, str]:
 def speed_key(session: Session) -> SpeedKey:
     """The key of the session's model measured as it is now (rank 0's device and threads)."""
     return SpeedKey(
-        model=architecture(session.recipe.model),
+        model=architecture(session.recipe.model) + quant_key(session.recipe.quant),
         num_classes=session.data.num_classes,
         image_size=session.eval_size,
         batch=INFER_BATCH,

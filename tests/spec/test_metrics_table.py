@@ -94,6 +94,8 @@ def test_trial_summary_is_the_tables_summary_entries() -> None:
         "ema_val_top1",
         "params_m",
         "gflops",
+        "model_mbit",
+        "gbops",
         "train_images_per_s",
         "infer_images_per_s",
         "infer_latency_ms",
