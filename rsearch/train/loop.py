@@ -72,11 +72,12 @@ def fit(
     Returns:
         The final epoch's metrics, named and described in rsearch.spec.metrics: epoch,
         train_loss, val_loss, val_top1, val_top5, lr, epoch_s, train_images_per_s, params_m,
-        gflops, the compute spent (epoch_train_flops, epoch_eval_flops, total_flops,
-        device_s, total_device_s, fidelity), the epoch's train_image_size, train_fraction
-        and eval_image_size, device_kind (text), infer_images_per_s, infer_latency_ms,
-        infer_latency_ms_batch, infer_spread_pct, infer_latency_spread_pct, and
-        ema_val_top1/ema_val_loss when EMA is on.
+        gflops, model_mbit, gbops, the compute spent (epoch_train_flops, epoch_eval_flops,
+        total_flops, device_s, total_device_s, fidelity), the epoch's train_image_size,
+        train_fraction and eval_image_size, device_kind (text), infer_images_per_s,
+        infer_latency_ms, infer_latency_ms_batch, infer_spread_pct, infer_latency_spread_pct,
+        ema_val_top1/ema_val_loss when EMA is on, and val_top1@N/val_loss@N/val_top1@mean
+        with data.eval_resolutions.
 
     Raises:
         TrainInputError: data, model or recipe values that cannot be trained with, or

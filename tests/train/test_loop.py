@@ -26,6 +26,8 @@ EPOCH_KEYS = {
     "train_images_per_s",
     "params_m",
     "gflops",
+    "model_mbit",
+    "gbops",
     "epoch_train_flops",
     "epoch_eval_flops",
     "total_flops",
