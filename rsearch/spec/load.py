@@ -11,6 +11,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from rsearch.spec.checks import check_spec
 from rsearch.spec.errors import Loc, Location, Problem, SpecError
+from rsearch.spec.input_size import check_input_sizes
 from rsearch.spec.kind import EXTENDS, file_kind
 from rsearch.spec.narrowing import narrowing_problems
 from rsearch.spec.recipe import Recipe
@@ -132,7 +133,9 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     _, section_problems = _validate_sections(Recipe, src.data)
     problems += section_problems
     _raise_if_any(problems, src)
-    return Recipe.model_validate(src.data)
+    recipe = Recipe.model_validate(src.data)
+    _raise_if_any(check_input_sizes({}, recipe), src)
+    return recipe
 
 
 def load_spec_or_recipe(path: str | Path) -> SearchSpec | Recipe:
