@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from rsearch.spec.errors import Problem
-from rsearch.spec.input_size import check_input_sizes
 from rsearch.spec.names import suggest
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
 from rsearch.spec.recipe import Recipe
@@ -48,8 +47,6 @@ def check_spec(sections: dict[str, Any], *, warm_starts_ran: bool = False) -> li
                 problems += check_warm_start(search, space)
             if search.algorithm == "grid":
                 problems += check_grid(space)
-    if isinstance(sections.get("base"), Recipe):
-        problems += check_input_sizes(space or {}, sections["base"], ("base",))
     resources = sections.get("resources")
     if resources is not None and resources.autoscaling and search and not search.max_concurrent:
         problems.append(

@@ -109,7 +109,11 @@ def _validated_spec(
     sections, section_problems = _validate_sections(SearchSpec, src.data)
     problems = problems + section_problems + check_spec(sections, warm_starts_ran=warm_starts_ran)
     _raise_if_any(problems, src)
-    return SearchSpec.model_validate(src.data)
+    spec = SearchSpec.model_validate(src.data)
+    # Last, on a spec valid otherwise: the check may start a probe process and cache its answer,
+    # which a refused spec must not cost.
+    _raise_if_any(check_input_sizes(spec.space, spec.base, ("base",)), src)
+    return spec
 
 
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
