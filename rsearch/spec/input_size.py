@@ -26,8 +26,9 @@ from rsearch.spec.recipe import ARCHITECTURE, DataConfig, Recipe
 
 AnyParam = FloatParam | IntParam | CategoricalParam
 
-PROBE_TIMEOUT_S = 300
-"""Longest wait for the child process (importing torch and timm on a loaded machine)."""
+PROBE_TIMEOUT_S = 600
+"""Longest wait for the child process (importing torch and timm takes seconds, but minutes on
+a machine loaded many times over its cores); past it nothing is refused."""
 
 MAX_VARIANTS = 64
 """Most architectures one spec's space is checked for (the product of its architecture

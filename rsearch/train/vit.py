@@ -11,6 +11,7 @@ so it trains and evaluates at one resolution only.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Literal
 
 import torch
@@ -27,6 +28,7 @@ from rsearch.train.stages import eval_sizes, train_sizes
 Family = Literal["vit", "mixer"]
 
 
+@lru_cache(maxsize=64)  # a name's class never changes within a process; a build costs seconds
 def patch_family(name: str) -> tuple[Family, int] | None:
     """(family, its own patch size) of a timm ViT or Mixer model; None for other models.
 
