@@ -11,6 +11,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from rsearch.spec.checks import check_spec, check_teachers
 from rsearch.spec.errors import Loc, Location, Problem, SpecError
+from rsearch.spec.input_size import check_input_sizes
 from rsearch.spec.kind import EXTENDS, file_kind
 from rsearch.spec.narrowing import narrowing_problems
 from rsearch.spec.recipe import Recipe
@@ -108,7 +109,11 @@ def _validated_spec(
     sections, section_problems = _validate_sections(SearchSpec, src.data)
     problems = problems + section_problems + check_spec(sections, warm_starts_ran=warm_starts_ran)
     _raise_if_any(problems, src)
-    return SearchSpec.model_validate(src.data)
+    spec = SearchSpec.model_validate(src.data)
+    # Last, on a spec valid otherwise: the check may start a probe process and cache its answer,
+    # which a refused spec must not cost.
+    _raise_if_any(check_input_sizes(spec.space, spec.base, ("base",)), src)
+    return spec
 
 
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
@@ -134,7 +139,9 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     if "distill" in sections:
         problems += check_teachers(sections["distill"])
     _raise_if_any(problems, src)
-    return Recipe.model_validate(src.data)
+    recipe = Recipe.model_validate(src.data)
+    _raise_if_any(check_input_sizes({}, recipe), src)
+    return recipe
 
 
 def load_spec_or_recipe(path: str | Path) -> SearchSpec | Recipe:

@@ -41,6 +41,9 @@ class ModelConfig(Strict):
     """Explicit blocks per stage, e.g. [3, 24, 36, 3] (ResNet-RS-200); overrides depth."""
     checkpoint: str | None = None
     """Local file of weights to start from (a state dict or an rsearch checkpoint)."""
+    patch_size: int | None = Field(None, ge=1, le=256)
+    """Patch size of a ViT or MLP-Mixer (timm's vision_transformer and mlp_mixer families);
+    defaults to the model's own. Must divide every image size of the run (4 px at 32 px)."""
     norm_layer: str | None = None
     """timm norm layer replacing the model's own (batchnorm, groupnorm, evonorm_s0, ...; see
     rsearch.spec.layers for which model families take which); null keeps the model's."""
@@ -188,6 +191,9 @@ class OptimConfig(Strict):
     """Gradient clipping threshold; off when unset."""
     clip_mode: Literal["norm", "value", "agc"] = "norm"
     """norm, value, or agc (adaptive gradient clipping, NFNets)."""
+    layer_decay: float | None = Field(None, gt=0.0, le=1.0)
+    """Layer-wise LR decay (BEiT/DeiT III): each layer below the head trains at this factor
+    times the LR of the layer above (timm's create_optimizer_v2 layer_decay); off when unset."""
 
     @field_validator("name")
     @classmethod
@@ -425,14 +431,20 @@ class Recipe(Strict):
         return self.data.image_size, 1.0
 
 
-ARCHITECTURE = ("name", "small_stem", "depth_multiplier", "width_multiplier", "layers")
+ARCHITECTURE = (
+    "name",
+    "small_stem",
+    "depth_multiplier",
+    "width_multiplier",
+    "layers",
+)
 """The model fields that shape the architecture. Dropout and stochastic depth scale
 activations (no multiply-add is counted for them) and weights do not change a count."""
 
 
-LAYER_FIELDS = ("norm_layer", "norm_groups", "act_layer")
-"""Model fields that swap layers: part of the architecture when set (unset, they leave the
-keys of speeds and costs recorded before they existed unchanged)."""
+LAYER_FIELDS = ("patch_size", "norm_layer", "norm_groups", "act_layer")
+"""Model fields that swap layers or patches: part of the architecture when set (unset, they
+leave the keys of speeds and costs recorded before they existed unchanged)."""
 
 
 def architecture(model: ModelConfig) -> str:

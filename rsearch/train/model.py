@@ -17,6 +17,7 @@ from rsearch.train.checkpoint import load_model_weights
 from rsearch.train.errors import TrainInputError
 from rsearch.train.layers import check_on_meta, layer_kwargs, uses_layers
 from rsearch.train.quant import quantise_model
+from rsearch.train.vit import patch_family, patch_model
 
 WIDTH_DIVISOR = 8
 """Scaled channel counts are rounded to multiples of this (EfficientNet/TinyNet convention)."""
@@ -42,9 +43,16 @@ def build_model(recipe: Recipe, num_classes: int, load_weights: bool = True) -> 
     if cfg.drop_path_rate > 0:
         kwargs["drop_path_rate"] = cfg.drop_path_rate
     kwargs.update(layer_kwargs(cfg))
+    family = patch_family(cfg.name)
     if _needs_scaling(cfg) and cfg.name in EFFICIENTNET_COEFFICIENTS:
         model = efficientnet_scaled(cfg, **kwargs)
+    elif family is not None:
+        model = patch_model(recipe, *family, **kwargs)
     else:
+        if cfg.patch_size is not None:
+            raise TrainInputError(
+                f"model.patch_size applies to ViTs and MLP-Mixers; {cfg.name!r} is neither"
+            )
         if _needs_scaling(cfg):
             kwargs.update(resnet_scaling(cfg))
         if uses_layers(cfg):

@@ -36,11 +36,18 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> Optimizer | Sam:
     """timm's optimizer for the recipe, wrapped in SAM when optim.name is 'sam'.
 
     Weight decay skips biases and norm layers (create_optimizer_v2's filter_bias_and_bn).
+    With optim.layer_decay, timm groups the parameters by layer (the model's group_matcher)
+    and gives each group an `lr_scale` that timm's LR schedules multiply the LR by.
     """
     name = cfg.sam_base if cfg.name == "sam" else cfg.name
     try:
         optimizer = create_optimizer_v2(
-            model, opt=name, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum
+            model,
+            opt=name,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            momentum=cfg.momentum,
+            layer_decay=cfg.layer_decay,
         )
     except (ValueError, AssertionError) as e:  # timm's answer to an optimizer name it lacks
         raise TrainInputError(f"timm cannot build optimizer {name!r}: {e}") from e
