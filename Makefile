@@ -21,9 +21,16 @@ quickstart: $(STAMP)
 
 # The whole suite that runs on one machine: unit tests plus the real-Ray, MLflow-server and
 # browser integration tests (browser tests skip when Chromium is absent). `pytest` alone runs
-# the fast unit suite.
+# the fast unit suite. The fast tests run two at a time (pytest-xdist; an idle worker takes
+# queued tests from the busy one, as their lengths differ a hundredfold); the slow ones after
+# them one at a time, each with the machine's cores to itself as their Ray clusters assume.
+# Both halves always run; the target fails if either did.
 test: $(STAMP)
-	$(BIN)/pytest -q -m 'not cluster' --durations=30
+	status=0; \
+	$(BIN)/pytest -q -m 'not slow and not cluster' -n 2 --dist worksteal --durations=30 \
+		|| status=1; \
+	$(BIN)/pytest -q -m 'slow and not cluster' --durations=30 || status=1; \
+	exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -6,7 +6,7 @@ recording to a sqlite store, as `rsearch run` builds it; only the trial body is 
 function (three reported "epochs", no Ray Train), as in search_overhead.py, and the live table
 is off. A thread samples the driver process's resident memory; the figures printed are its
 peak, the wall time and trials per second. tests/reliability/test_many_trials.py runs the same
-at 1,000 trials.
+at 1,000 trials (300 unless RSEARCH_FULL_FIGURES=1).
 
     .venv/bin/python benchmarks/many_trials.py --trials 10000
 """

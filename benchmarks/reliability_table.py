@@ -4,7 +4,8 @@ The tests under tests/reliability/ append one JSON line each to the file named b
 RSEARCH_FIGURES (tests/reliability/figures.py); this renders those lines, the latest row per
 case, in the order the doc lists them.
 
-    RSEARCH_FIGURES=/tmp/figures.jsonl .venv/bin/pytest -q -m slow tests/reliability
+    RSEARCH_FULL_FIGURES=1 RSEARCH_FIGURES=/tmp/figures.jsonl \
+        .venv/bin/pytest -q -m slow tests/reliability
     .venv/bin/python benchmarks/reliability_table.py /tmp/figures.jsonl
 """
 

@@ -4,6 +4,10 @@ Each reliability test states what it did, how often, and what was lost through `
 `RSEARCH_FIGURES` names a file, the rows are appended to it as JSON lines, and
 `benchmarks/reliability_table.py` renders them as the table in docs/reliability.md; otherwise
 they are only checked by the tests' own assertions.
+
+The tests whose figures docs/reliability.md quotes at a size CI cannot afford every run (the
+driver killed six times, 1,000 trials, a 30 s tracking outage) prove the same point at a
+smaller size unless `RSEARCH_FULL_FIGURES=1`; `full_size` picks between the two.
 """
 
 from __future__ import annotations
@@ -16,6 +20,14 @@ from typing import Any
 
 FIGURES_ENV = "RSEARCH_FIGURES"
 """Environment variable naming the JSON-lines file the suite's figures are appended to."""
+
+FULL_ENV = "RSEARCH_FULL_FIGURES"
+"""Environment variable: `1` runs the figure tests at the size docs/reliability.md quotes."""
+
+
+def full_size() -> bool:
+    """Whether the figure tests run at the full size docs/reliability.md quotes."""
+    return os.environ.get(FULL_ENV, "") == "1"
 
 
 def record(case: str, done: str, times: int, lost: str, **measured: Any) -> None:

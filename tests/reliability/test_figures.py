@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from tests.reliability.figures import FIGURES_ENV, record
+from tests.reliability.figures import FIGURES_ENV, FULL_ENV, full_size, record
 
 TABLE_SCRIPT = Path(__file__).parents[2] / "benchmarks" / "reliability_table.py"
 
@@ -47,3 +47,12 @@ def test_table_escapes_pipes(monkeypatch, tmp_path):
     record("a|b", "x", 1, "nothing")
     module = _table_module()
     assert "a\\|b" in module.table(module.latest_rows(target))
+
+
+def test_full_size_only_when_asked(monkeypatch):
+    monkeypatch.delenv(FULL_ENV, raising=False)
+    assert not full_size()
+    monkeypatch.setenv(FULL_ENV, "0")
+    assert not full_size()
+    monkeypatch.setenv(FULL_ENV, "1")
+    assert full_size()

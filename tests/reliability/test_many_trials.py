@@ -1,5 +1,8 @@
 """1,000 trivial trials through rsearch's own driver: every one recorded once, memory measured.
 
+CI runs 300 (every trial recorded once holds at any count; 300 is still 150 rounds of the two
+slots); `RSEARCH_FULL_FIGURES=1` runs the 1,000 docs/reliability.md quotes.
+
 The search machinery is the real one (`make_tuner`: Optuna TPE searcher in the run's journal
 study, ASHA, compute ledger and stopper, the MLflow tracking callback recording to a sqlite
 store); only the trial body is a trivial function (benchmarks/many_trials.py, which runs the
@@ -18,17 +21,17 @@ import pytest
 from benchmarks.many_trials import run_many
 from rsearch.tracking.runs import TAG_STUDY_TRIAL
 from tests.reliability.audit import check_ended, repeated_steps, search_runs
-from tests.reliability.figures import record
+from tests.reliability.figures import full_size, record
 from tests.study_helpers import load_study
 
 pytestmark = pytest.mark.slow
 
-TRIALS = 1000
+TRIALS = 1000 if full_size() else 300
 RSS_SANITY_MB = 4096
 """Far above what the driver needs (the 10,000-trial goal is 2 GB): only a runaway fails it."""
 
 
-def test_a_thousand_trials_are_each_recorded_once(ray_2cpu: None, tmp_path: Path) -> None:
+def test_many_trials_are_each_recorded_once(ray_2cpu: None, tmp_path: Path) -> None:
     figures = run_many(TRIALS, tmp_path)
 
     trials = load_study(figures.run_dir).trials
@@ -49,7 +52,7 @@ def test_a_thousand_trials_are_each_recorded_once(ray_2cpu: None, tmp_path: Path
     assert figures.peak_rss_mb < RSS_SANITY_MB
 
     record(
-        "1,000 trials through one driver",
+        f"{TRIALS:,} trials through one driver",
         "trivial trials through rsearch's Tuner, searcher, ASHA, ledger and MLflow callback",
         TRIALS,
         "nothing",
