@@ -10,14 +10,16 @@ starts no process.
 
 from __future__ import annotations
 
+import atexit
 import json
+import select
 import subprocess
 import sys
 from dataclasses import dataclass
 from importlib import metadata
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rsearch.spec.errors import Loc, Problem
 from rsearch.spec.names import _write_atomically, cache_dir
@@ -78,20 +80,65 @@ def input_facts(models: list[dict[str, Any]]) -> dict[str, InputFacts]:
     return {k: InputFacts(**v) for k, v in cached.items() if isinstance(v, dict)}
 
 
+class _Prober:
+    """One probe child for the whole process, started at the first cache miss.
+
+    Importing torch and timm is most of a probe's cost: `rsearch validate` over many files
+    pays it once. A child that fails or outlives PROBE_TIMEOUT_S is dropped and answers
+    nothing (an unknown minimum refuses nothing; training still says what went wrong).
+    """
+
+    def __init__(self) -> None:
+        self.child: subprocess.Popen[str] | None = None
+
+    def ask(self, keys: list[str]) -> dict[str, Any]:
+        child = self.child or self._start()
+        if child is None or child.stdin is None or child.stdout is None:
+            return {}
+        try:
+            child.stdin.write(json.dumps(keys) + "\n")
+            child.stdin.flush()
+            line = _read_line(child.stdout, PROBE_TIMEOUT_S)
+            answer = json.loads(line) if line else None
+        except (OSError, ValueError):
+            answer = None
+        if not isinstance(answer, dict):
+            self.close()
+            return {}
+        return answer
+
+    def _start(self) -> subprocess.Popen[str] | None:
+        try:
+            self.child = subprocess.Popen(
+                [sys.executable, "-m", "rsearch.train.input_probe"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                cwd=Path(__file__).resolve().parents[2],
+            )
+        except OSError:
+            return None
+        atexit.register(self.close)
+        return self.child
+
+    def close(self) -> None:
+        child, self.child = self.child, None
+        if child is not None:
+            child.kill()
+            child.wait()
+
+
+def _read_line(stream: IO[str], timeout: float) -> str:
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return stream.readline() if ready else ""
+
+
+_PROBER = _Prober()
+
+
 def _probe(keys: list[str]) -> dict[str, Any]:
-    try:
-        run = subprocess.run(
-            [sys.executable, "-m", "rsearch.train.input_probe"],
-            input=json.dumps(keys),
-            capture_output=True,
-            text=True,
-            timeout=PROBE_TIMEOUT_S,
-            cwd=Path(__file__).resolve().parents[2],
-        )
-        answer = json.loads(run.stdout) if run.returncode == 0 else {}
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        return {}  # an unknown minimum refuses nothing; training still says what went wrong
-    return answer if isinstance(answer, dict) else {}
+    return _PROBER.ask(keys)
 
 
 def recipe_sizes(data: DataConfig) -> list[int]:
@@ -176,8 +223,10 @@ def _variants(space: dict[str, AnyParam], base: Recipe, prefix: Loc) -> list[_Va
         combos *= len(o)
     picks = product(*options) if combos <= MAX_VARIANTS else ([o] for opts in options for o in opts)
     for pick in picks:
+        if not pick:  # nothing searched: the base recipe's model is the only variant
+            continue
         changed = {**model, **{field: value for field, _, value in pick}}
-        field, index, _ = pick[0] if pick else (None, 0, None)
+        field, index, _ = pick[0]
         named = [p for p in pick if p[0] == "name"]
         if named:
             field, index, _ = named[0]

@@ -1,8 +1,9 @@
 """The smallest input each architecture takes, found on torch's meta device.
 
 Run as `python -m rsearch.train.input_probe` by rsearch.spec.input_size, which keeps torch and
-timm out of `rsearch validate`: reads a JSON list of architecture keys (model sections as JSON)
-on stdin and writes {key: {"family", "patch", "min_size"}} on stdout.
+timm out of `rsearch validate`: reads one JSON list of architecture keys (model sections as
+JSON) per line on stdin and writes one line {key: {"family", "patch", "min_size"}} for each on
+stdout, until stdin closes (one child serves every file a command validates).
 
 The meta device propagates shapes without computing, so a forward pass at 1024 px costs what
 one at 8 px does, and the kernels' shape checks ("Kernel size can't be greater than actual
@@ -65,15 +66,22 @@ def facts(key: str) -> dict[str, Any]:
     return {"family": None, "patch": None, "min_size": smallest_input(model)}
 
 
-def main() -> None:
-    """Answer the keys read on stdin; a key whose model cannot be built is left out."""
+def answer(keys: list[str]) -> dict[str, Any]:
+    """The facts of each key; a key whose model cannot be built is left out."""
     answers = {}
-    for key in json.loads(sys.stdin.read()):
+    for key in keys:
         try:
             answers[key] = facts(key)
         except Exception:  # noqa: BLE001 -- training reports an unbuildable model itself
             continue
-    json.dump(answers, sys.stdout)
+    return answers
+
+
+def main() -> None:
+    """Answer each line of keys read on stdin with one line on stdout."""
+    for line in sys.stdin:
+        sys.stdout.write(json.dumps(answer(json.loads(line))) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -46,15 +46,15 @@ def build_model(recipe: Recipe, num_classes: int, load_weights: bool = True) -> 
     family = patch_family(cfg.name)
     if _needs_scaling(cfg) and cfg.name in EFFICIENTNET_COEFFICIENTS:
         model = efficientnet_scaled(cfg, **kwargs)
-    elif family is not None:
+    elif family is not None and not _needs_scaling(cfg):
         model = patch_model(recipe, *family, **kwargs)
     else:
+        if _needs_scaling(cfg):  # refuses anything but a ResNet, a ViT included
+            kwargs.update(resnet_scaling(cfg))
         if cfg.patch_size is not None:
             raise TrainInputError(
                 f"model.patch_size applies to ViTs and MLP-Mixers; {cfg.name!r} is neither"
             )
-        if _needs_scaling(cfg):
-            kwargs.update(resnet_scaling(cfg))
         if uses_layers(cfg):
             check_on_meta(cfg, create, kwargs)
         model = create(cfg.name, **kwargs)

@@ -6,15 +6,17 @@ suite's RSEARCH_CACHE is shared by a session, so each architecture is probed onc
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from rsearch.spec import SpecError, load_spec
-from rsearch.spec.input_size import input_facts
+from rsearch.spec import SpecError, input_size, load_spec
+from rsearch.spec.input_size import PROBED, input_facts
 from rsearch.spec.load import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,8 +100,9 @@ def test_a_recipe_file_is_checked_too(tmp_path: Path) -> None:
     path = tmp_path / "recipe.yaml"
     path.write_text("model: {name: inception_resnet_v2}\ndata: {image_size: 32}\n")
 
-    with pytest.raises(SpecError, match=r"recipe.yaml:1:.*smallest input is 75 px"):
+    with pytest.raises(SpecError, match=r"recipe.yaml:1:.*smallest input is 75 px") as err:
         load_recipe(path)
+    assert len(err.value.problems) == 1, err.value.problems  # one place: the model's name
 
 
 def test_a_cached_answer_starts_no_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,8 +112,30 @@ def test_a_cached_answer_starts_no_process(tmp_path: Path, monkeypatch: pytest.M
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a child process was started")
 
-    monkeypatch.setattr(subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    monkeypatch.setattr(input_size, "_PROBER", input_size._Prober())
     load_spec(path)
+
+
+def test_one_child_answers_every_file_of_a_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RSEARCH_CACHE", str(tmp_path / "cache"))
+    prober = input_size._Prober()
+    monkeypatch.setattr(input_size, "_PROBER", prober)
+    started = []
+    real_popen = subprocess.Popen
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        started.append(args)
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", counting)
+    for model in ("resnet18", "inception_resnet_v2", "resnet34"):
+        facts = input_facts([{"name": model}])
+        assert json.dumps({"name": model, **dict.fromkeys(PROBED[1:])}, sort_keys=True) in facts
+    prober.close()
+    assert len(started) == 1
 
 
 def test_a_probe_that_cannot_run_refuses_nothing(
@@ -118,6 +143,7 @@ def test_a_probe_that_cannot_run_refuses_nothing(
 ) -> None:
     monkeypatch.setenv("RSEARCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    monkeypatch.setattr(input_size, "_PROBER", input_size._Prober())
     path = _spec(tmp_path, SPEC.replace("MODEL", "inception_resnet_v2"))
 
     assert load_spec(path).base.model.name == "inception_resnet_v2"
