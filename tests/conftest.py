@@ -37,6 +37,24 @@ def _isolated_environment(root: Path) -> dict[str, str]:
     return env
 
 
+def _one_core_per_xdist_worker() -> None:
+    """Pin a pytest-xdist worker (`make test` runs the fast tests two at a time) to a core.
+
+    Each worker's torch would otherwise size its thread pool to every core of the machine: two
+    workers on two cores then run four busy threads that wait on each other's spinning (a test
+    of 3 s alone took 70 s that way). One core each, and rsearch's thread count (read from the
+    affinity, rsearch.train.runtime.cpu_threads) follows.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cores[int(worker[2:]) % len(cores)]})
+    os.environ["OMP_NUM_THREADS"] = "1"  # torch is not imported yet: its pool starts at one
+
+
+_one_core_per_xdist_worker()
+
 # Set on import, not in pytest_configure: pytest imports the conftest files of the paths it is
 # given (tests/tracking/conftest.py imports MLflow) before it configures, and this file first.
 _ROOT = Path(tempfile.mkdtemp(prefix="rsearch-tests-"))
