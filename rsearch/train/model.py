@@ -5,16 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import timm
 import torch
 from timm.layers import make_divisible
 from timm.models.resnet import ResNet
 from torch import nn
 
-from rsearch.spec.names import suggest
 from rsearch.spec.recipe import ModelConfig, Recipe
 from rsearch.train.checkpoint import load_model_weights
 from rsearch.train.errors import TrainInputError
+from rsearch.train.factory import create
 from rsearch.train.layers import check_on_meta, layer_kwargs, uses_layers
 from rsearch.train.quant import quantise_model
 from rsearch.train.vit import patch_family, patch_model
@@ -110,18 +109,6 @@ def efficientnet_scaled(cfg: ModelConfig, **kwargs: Any) -> nn.Module:
     return efficientnet._gen_efficientnet(
         cfg.name, channel_multiplier=width, depth_multiplier=depth, pretrained=False, **kwargs
     )
-
-
-def create(name: str, **kwargs: Any) -> nn.Module:
-    """timm.create_model(name, pretrained=False, **kwargs) with user-facing errors."""
-    if not timm.is_model(name):
-        raise TrainInputError(f"timm has no model {name!r}{suggest(name, timm.list_models())}")
-    try:
-        return timm.create_model(name, pretrained=False, **kwargs)
-    except TypeError as e:  # a keyword the model's constructor does not take
-        raise TrainInputError(
-            f"timm model {name!r} cannot be built with {sorted(kwargs)}: {e}"
-        ) from e
 
 
 def _needs_scaling(cfg: ModelConfig) -> bool:

@@ -23,6 +23,7 @@ from torch import nn
 
 from rsearch.spec.recipe import Recipe
 from rsearch.train.errors import TrainInputError
+from rsearch.train.factory import create
 from rsearch.train.stages import eval_sizes, train_sizes
 
 Family = Literal["vit", "mixer"]
@@ -35,8 +36,6 @@ def patch_family(name: str) -> tuple[Family, int] | None:
     The family is told by the class of the model timm builds (on the meta device: no weights
     are allocated), not by its name.
     """
-    from rsearch.train.model import create  # model.py calls this module: import when used
-
     with torch.device("meta"):
         model = create(name, num_classes=2)
     if isinstance(model, VisionTransformer) and type(model.patch_embed) is PatchEmbed:
@@ -88,8 +87,6 @@ def patch_model(recipe: Recipe, family: Family, own_patch: int, **kwargs: Any) -
         )
     kwargs.update(img_size=sizes[-1], patch_size=patch)
     if family == "vit":
-        from rsearch.train.model import create
-
         return create(name, dynamic_img_size=len(sizes) > 1, **kwargs)
     return _mixer(name, **kwargs)
 
