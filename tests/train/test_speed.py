@@ -136,7 +136,9 @@ def test_processes_on_a_node_measure_one_at_a_time_and_each_key_once(tmp_path: P
         assert entry == entries[tiny_key(size).text()]
     windows = sorted((e["started_at"], e["ended_at"]) for e in entries.values())
     assert len(windows) == 2 and windows[0][1] <= windows[1][0]
-    assert {e["pid"] for e in entries.values()} == {p.pid for p in procs}
+    # Which process measures which key is up to the scheduler: on one core (a pytest-xdist
+    # worker is pinned to one) the first to start may measure both before the other asks.
+    assert {e["pid"] for e in entries.values()} <= {p.pid for p in procs}
 
 
 @pytest.mark.timeout(600)
