@@ -98,8 +98,13 @@ class TrackingCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
-        finished = int(result.get("epoch", 0)) >= self._spec.budget_epochs
-        finished = finished or self._completed_in_study(trial)
+        told = self._study_state(trial)
+        if told in (TrialState.COMPLETE, TrialState.PRUNED):
+            # The study is the record best and report read: a trial it already holds as
+            # finished (told before a driver was killed) ends in MLflow the same way.
+            finished = told == TrialState.COMPLETE
+        else:
+            finished = int(result.get("epoch", 0)) >= self._spec.budget_epochs
         self._recorder.trial_ended(
             trial.trial_id,
             "FINISHED" if finished else "KILLED",
@@ -135,20 +140,21 @@ class TrackingCallback(Callback):
                 self._run.tracking_state,
             )
 
-    def _completed_in_study(self, trial: Any) -> bool:
-        """Whether the study holds the trial's study trial as COMPLETE.
+    def _study_state(self, trial: Any) -> TrialState | None:
+        """The state the study holds for the trial's study trial (None: no study or trial).
 
         A trial whose last epoch was reported after Tune's last snapshot before a killed
         driver is restored at an earlier result; its Train run, already at its last epoch,
         trains nothing more, so Tune's last result stops short of the budget while the study
-        (told before the kill) has the trial complete.
+        (told before the kill) has the trial complete. The reverse happens too: the study told
+        PRUNED, and Tune's restored trial then reports its last epoch.
         """
         number = _study_trial(trial)
         if number is None or not self._run.study_file.is_file():
-            return False
+            return None
         if self._book is None:  # one reader for the search: each read syncs only what is new
             self._book = TrialBook(open_study(self._run.study_file, self._spec.name))
-        return self._book.state(number) == TrialState.COMPLETE
+        return self._book.state(number)
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles callbacks with the experiment; the recorder holds a client and threads.

@@ -36,7 +36,7 @@ def check_ended(trials: list[Any], by_number: dict[str, Any]) -> None:
     """Each study trial's child run (by study trial number) ended as the trial did."""
     for t in trials:
         child = by_number[str(t.number)]
-        assert child.info.status == END_STATUS[t.state.name], (t.number, t.state)
+        assert child.info.status == END_STATUS[t.state.name], (t.number, t.state, child.info.status)
         pruned = child.data.tags.get(TAG_PRUNED) == "true"
         assert pruned == (t.state.name == "PRUNED"), (t.number, child.data.tags)
 
