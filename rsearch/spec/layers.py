@@ -121,22 +121,19 @@ def family_of(model_name: str) -> str | None:
 
 def check_norm_name(norm: str | None) -> str | None:
     """Return norm when some family accepts it; raise ValueError naming the closest otherwise."""
-    if norm is not None and norm not in ALL_NORMS:
-        raise ValueError(
-            f"unknown norm layer {norm!r}{suggest(norm, list(ALL_NORMS))}; "
-            f"choose one of {list(ALL_NORMS)}"
-        )
-    return norm
+    return _known("norm layer", norm, list(ALL_NORMS))
 
 
 def check_act_name(act: str | None) -> str | None:
     """Return act when it is a known activation; raise ValueError naming the closest otherwise."""
-    if act is not None and act not in ACTIVATIONS:
-        raise ValueError(
-            f"unknown activation {act!r}{suggest(act, list(ACTIVATIONS))}; "
-            f"choose one of {list(ACTIVATIONS)}"
-        )
-    return act
+    return _known("activation", act, list(ACTIVATIONS))
+
+
+def _known(kind: str, name: str | None, options: list[str]) -> str | None:
+    if name is not None and name not in options:
+        hint = suggest(name, options)
+        raise ValueError(f"unknown {kind} {name!r}{hint}; choose one of {options}")
+    return name
 
 
 def norm_problem(model_name: str, norm: str | None) -> str | None:
