@@ -66,11 +66,12 @@ def _row(trial: TrialRecord, splits: list[str]) -> list[str]:
 def _figure(trials: list[TrialRecord], splits: list[str], path: Path) -> Path:
     fig = Figure(figsize=(6, 4.5))
     ax = fig.subplots()
-    values = [trial.metrics[IN_DISTRIBUTION] for trial in trials]
+    xs = [trial.metrics[IN_DISTRIBUTION] for trial in trials]
+    values = list(xs)
     for split in splits:
         name = at_split(split, IN_DISTRIBUTION)
         ys = [t.metrics[name] for t in trials]
-        ax.scatter(values, ys, label=split)
+        ax.scatter(xs, ys, label=split)
         values += ys
         points = zip(trials, ys, strict=True)
         _label_points(ax, [(t.metrics[IN_DISTRIBUTION], y, t.number) for t, y in points])
