@@ -9,6 +9,7 @@ the same numbers from the whole set.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,11 +71,16 @@ def class_metrics(
         cfg: the recipe's data section (threshold, positive_class).
         prefix: the metrics' prefix: val, or an evaluation split's name.
     """
-    from sklearn.metrics import (  # deferred: importing sklearn.metrics takes ~0.5 s
-        balanced_accuracy_score,
-        f1_score,
-        recall_score,
-    )
+    with warnings.catch_warnings():
+        # A set holding one class (a tiny split) warns on every call; its AUC says so (NaN).
+        warnings.filterwarnings("ignore", message="A single label was found")
+        out = _scores(probs, labels, cfg)
+    return {f"{prefix}_{name}": float(value) for name, value in out.items()}
+
+
+def _scores(probs: np.ndarray, labels: np.ndarray, cfg: DataConfig) -> dict[str, float]:
+    # Deferred: importing sklearn.metrics takes ~2 s, once per process.
+    from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
 
     classes = probs.shape[1]
     if classes == 2:
@@ -103,7 +109,7 @@ def class_metrics(
         out["f1"] = 100.0 * f1_score(
             labels, predicted, labels=every, average="macro", zero_division=0
         )
-    return {f"{prefix}_{name}": float(value) for name, value in out.items()}
+    return out
 
 
 def _auc(probs: np.ndarray, labels: np.ndarray, positive: int) -> float:

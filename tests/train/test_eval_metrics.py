@@ -123,9 +123,9 @@ def test_one_vs_rest_digits_has_the_right_proportions() -> None:
         load_source(DataConfig(one_vs_rest=10), 8, 0)
 
 
-def _digits(make_recipe: RecipeFactory, **data: Any) -> Any:
+def _digits(make_recipe: RecipeFactory, epochs: int = 1, **data: Any) -> Any:
     base = {"dataset": "digits", "image_size": 16, "fraction": 0.1, "batch_size": 16}
-    return make_recipe(data={**base, **data}, epochs=2)
+    return make_recipe(data={**base, **data}, epochs=epochs)
 
 
 def test_extra_splits_report_their_metrics_every_epoch(
@@ -133,7 +133,8 @@ def test_extra_splits_report_their_metrics_every_epoch(
 ) -> None:
     rotated = write_rotated_digits(tmp_path / "rotated")
     reports: list[dict[str, Any]] = []
-    recipe = _digits(make_recipe, eval_splits={"rotated": str(rotated), "same": str(rotated)})
+    splits = {"rotated": str(rotated), "same": str(rotated)}
+    recipe = _digits(make_recipe, epochs=2, eval_splits=splits)
     fit(recipe, lambda metrics, _checkpoint: reports.append(metrics))
     family = [
         m.removeprefix("val_")
