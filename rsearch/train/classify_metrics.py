@@ -41,15 +41,16 @@ class Scores:
     labels: list[torch.Tensor] = field(default_factory=list)
 
     def add(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        """Keep a batch's softmax probabilities (on the CPU: the device holds no history)."""
-        self.probs.append(logits.float().softmax(dim=1).cpu())
-        self.labels.append(labels.cpu())
+        """Keep a batch's softmax probabilities, on its device: copied to the host once, when
+        gathered, so evaluation keeps its one host sync per pass."""
+        self.probs.append(logits.float().softmax(dim=1))
+        self.labels.append(labels)
 
     def gathered(self, ctx: DistContext) -> tuple[np.ndarray, np.ndarray]:
         """Every rank's (probabilities N x C, labels N), in rank order."""
         mine = (
-            torch.cat(self.probs).numpy() if self.probs else np.zeros((0, 0), np.float32),
-            torch.cat(self.labels).numpy() if self.labels else np.zeros(0, np.int64),
+            torch.cat(self.probs).cpu().numpy() if self.probs else np.zeros((0, 0), np.float32),
+            torch.cat(self.labels).cpu().numpy() if self.labels else np.zeros(0, np.int64),
         )
         parts = [p for p in gather_objects(mine, ctx) if len(p[1])]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
