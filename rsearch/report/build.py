@@ -9,6 +9,7 @@ from rsearch.errors import UserError
 from rsearch.report import fronts, sections
 from rsearch.report.data import SearchRecord, load_search
 from rsearch.report.formats import ReportFormat
+from rsearch.report.ood import ood_section
 from rsearch.report.render import Section, html_page, markdown
 from rsearch.rundir import Run
 
@@ -79,5 +80,9 @@ def build_sections(search: SearchRecord, out_dir: Path) -> list[Section]:
         sections.parallel(search, out_dir),
         sections.curves(search, out_dir),
     ]
-    optional = [sections.rungs(search), sections.scaling(search, out_dir)]
+    optional = [
+        sections.rungs(search),
+        sections.scaling(search, out_dir),
+        ood_section(search, out_dir),
+    ]
     return [*parts, *(part for part in optional if part is not None)]

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rsearch.spec.errors import Loc, Problem
+from rsearch.spec.eval_checks import check_objective_evaluations
 from rsearch.spec.layer_space import check_layer_space
 from rsearch.spec.metrics import MEAN, resolution_of
 from rsearch.spec.names import suggest
@@ -44,6 +45,7 @@ def check_spec(sections: dict[str, Any], *, warm_starts_ran: bool = False) -> li
         problems += check_objectives(objectives, search.algorithm, scheduler)
     if objectives:
         problems += check_objective_resolutions(objectives, sections.get("base") or Recipe())
+        problems += check_objective_evaluations(objectives, sections.get("base") or Recipe())
     if space is not None:
         problems += check_space(space, sections.get("base") or Recipe())
         problems += check_layer_space(space, (sections.get("base") or Recipe()).model.model_dump())

@@ -8,6 +8,10 @@ Pure data: the spec layer imports no torch, ray or mlflow.
 One explicit pattern rule extends the table: a metric marked `per_resolution` is also reported
 at each test resolution N of data.eval_resolutions as `name@N` (val_top1@48), and one marked
 `mean_resolution` as `name@mean`, their average. `metric_info` understands both forms.
+
+A second rule: a metric marked `per_split` (val_top1, val_auc, ...) is also reported for each
+extra evaluation split of data.eval_splits as `<split>_<rest>` (rotated_top1 for a split named
+`rotated`); split names are identifiers that are no prefix of a table metric (`split_name`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,12 @@ class MetricInfo:
     """Also reported as `name@N` at each test resolution N of data.eval_resolutions."""
     mean_resolution: bool = False
     """Also reported as `name@mean`, the average over data.eval_resolutions."""
+    per_split: bool = False
+    """A `val_` metric also reported as `<split>_<rest>` for each split of data.eval_splits."""
+    binary: bool = False
+    """Reported for two-class tasks only (sensitivity, specificity)."""
+    class_metric: bool = False
+    """Computed from the gathered per-image scores, only while data.class_metrics is on."""
 
     def __post_init__(self) -> None:
         if self.text and (self.direction is not None or self.summary):
@@ -69,6 +79,7 @@ METRICS: tuple[MetricInfo, ...] = (
         summary=True,
         per_resolution=True,
         mean_resolution=True,
+        per_split=True,
     ),
     MetricInfo(
         "val_top5",
@@ -76,6 +87,7 @@ METRICS: tuple[MetricInfo, ...] = (
         "%",
         "max",
         "Share of validation images whose class is among the top five (all, under 5 classes).",
+        per_split=True,
     ),
     MetricInfo(
         "val_loss",
@@ -85,6 +97,60 @@ METRICS: tuple[MetricInfo, ...] = (
         "Cross-entropy per validation image.",
         summary=True,
         per_resolution=True,
+        per_split=True,
+    ),
+    MetricInfo(
+        "val_auc",
+        "validation ROC AUC",
+        "",
+        "max",
+        "Area under the ROC curve of the positive class's probability (two classes), else the "
+        "macro one-vs-rest AUC, over every worker's validation images (scikit-learn).",
+        summary=True,
+        per_split=True,
+        class_metric=True,
+    ),
+    MetricInfo(
+        "val_balanced_acc",
+        "validation balanced accuracy",
+        "%",
+        "max",
+        "Mean over classes of the share of each class's validation images predicted right (two "
+        "classes: positive when its probability >= data.threshold; else the top class).",
+        per_split=True,
+        class_metric=True,
+    ),
+    MetricInfo(
+        "val_f1",
+        "validation F1",
+        "%",
+        "max",
+        "F1 score of the positive class (two classes, at data.threshold), else macro F1 over "
+        "the classes.",
+        per_split=True,
+        class_metric=True,
+    ),
+    MetricInfo(
+        "val_sensitivity",
+        "validation sensitivity",
+        "%",
+        "max",
+        "Share of positive validation images (data.positive_class) whose positive-class "
+        "probability is >= data.threshold: recall of the positive class. Two classes only.",
+        per_split=True,
+        binary=True,
+        class_metric=True,
+    ),
+    MetricInfo(
+        "val_specificity",
+        "validation specificity",
+        "%",
+        "max",
+        "Share of negative validation images whose positive-class probability is below "
+        "data.threshold: recall of the negative class. Two classes only.",
+        per_split=True,
+        binary=True,
+        class_metric=True,
     ),
     MetricInfo(
         "ema_val_top1",
@@ -328,10 +394,83 @@ def resolution_of(name: str) -> int | str | None:
     return int(suffix) if suffix.isdigit() else suffix
 
 
+AUTO_MAX_CLASSES = 100
+"""data.class_metrics null reports the class_metric rows up to this many classes (their cost
+grows with images x classes)."""
+
+SPLIT_PREFIX = "val_"
+"""The prefix a per_split metric's `<split>_` replaces."""
+
+RESERVED_PREFIXES: frozenset[str] = frozenset(
+    name[:i] for name in BY_NAME for i, char in enumerate(name) if char == "_"
+)
+"""Every `_`-ended head of a table metric's name (val, ema, ema_val, train, infer, ...): no
+split may take one, or `<split>_loss` could be a table metric (train_loss)."""
+
+
+def split_name(name: str) -> str:
+    """Return name when it may name an evaluation split; raise ValueError why not otherwise."""
+    if not (name.isascii() and name.isidentifier()):
+        raise ValueError(
+            f"evaluation split name {name!r} must be an identifier (letters, digits, _), as its "
+            f"metrics are named <name>_top1"
+        )
+    if name in RESERVED_PREFIXES:
+        taken = next(m for m in BY_NAME if m.startswith(name + "_"))
+        raise ValueError(
+            f"evaluation split name {name!r} would collide with the table's metrics (it "
+            f"begins {taken}); choose another name"
+        )
+    return name
+
+
+def split_of(name: str) -> str | None:
+    """The evaluation split a metric name belongs to (`rotated` of rotated_top1), or None."""
+    found = _split_and_metric(name) if name not in BY_NAME and "@" not in name else None
+    return found[0] if found else None
+
+
+def at_split(split: str, base: str) -> str:
+    """The name of a per_split metric (val_top1) on an evaluation split: `<split>_top1`."""
+    return f"{split}_{base.removeprefix(SPLIT_PREFIX)}"
+
+
+def _split_and_metric(name: str) -> tuple[str, MetricInfo] | None:
+    """(split, val_ metric) a `<split>_<rest>` name stands for, or None."""
+    for metric in METRICS:
+        rest = metric.name.removeprefix(SPLIT_PREFIX)
+        split = name[: -len(rest) - 1]
+        if metric.per_split and name.endswith("_" + rest) and split:
+            try:
+                return split_name(split), metric
+            except ValueError:
+                return None
+    return None
+
+
+def _split_metric(name: str) -> MetricInfo | None:
+    found = _split_and_metric(name)
+    if found is None:
+        return None
+    split, metric = found
+    return replace(
+        metric,
+        name=name,
+        title=metric.title.replace("validation", f"{split} split", 1),
+        description=f"{metric.name} on the evaluation split {split} (data.eval_splits).",
+        per_resolution=False,
+        mean_resolution=False,
+        per_split=False,
+    )
+
+
 def metric_info(name: str) -> MetricInfo | None:
-    """The table's row for a metric name, `base@N` and `base@mean` included; None if unknown."""
+    """The table's row for a metric name, `base@N`, `base@mean` and `<split>_<rest>` included;
+    None if unknown."""
     if name in BY_NAME:
         return BY_NAME[name]
+    if "@" not in name:
+        return _split_metric(name)
     base, sep, suffix = name.partition("@")
     info = BY_NAME.get(base)
     if not sep or info is None or not info.per_resolution:

@@ -17,6 +17,7 @@ from torch import nn
 
 from rsearch.spec.recipe import Recipe
 from rsearch.train.augment import EvalTransform
+from rsearch.train.classify_metrics import Scores, class_metrics
 from rsearch.train.compute import EpochWork, epoch_compute
 from rsearch.train.data import Batches
 from rsearch.train.distributed import (
@@ -26,6 +27,7 @@ from rsearch.train.distributed import (
     setup_distributed,
     teardown_distributed,
 )
+from rsearch.train.eval_splits import new_scores, split_metrics
 from rsearch.train.multires import resolution_metrics
 from rsearch.train.optim import base_optimizer
 from rsearch.train.runtime import autocast, deterministic, device_type, synchronize
@@ -143,13 +145,16 @@ def run_epoch(
     session.scheduler.step(epoch)
     lr = base_optimizer(session.step.optimizer).param_groups[0]["lr"]
     train_sums, train_s = train_epoch(session, epoch, on_step, pauses)
-    val_sums = _evaluate_model(session, session.model, pauses)
+    val_scores = new_scores(session.recipe.data, session.data.num_classes)
+    val_sums = _evaluate_model(session, session.model, pauses, val_scores)
     ema = session.step.ema
     ema_sums = _evaluate_model(session, ema.module, pauses) if ema is not None else None
     at_sizes = _evaluate_resolutions(session, val_sums, pauses)
+    evaluations = _evaluation_metrics(session, val_scores, pauses)
     seconds = (train_s, time.perf_counter() - start - pauses.seconds)
     reduced, work = _reduce(session, epoch, train_sums, val_sums, ema_sums, seconds)
     reduced.update(resolution_metrics({n: s.all_reduce(session.ctx) for n, s in at_sizes.items()}))
+    reduced.update(evaluations)
     extra = tuple(n for n in at_sizes if n != session.fidelity.eval_size)
     work = replace(work, images_by_size=_images_by_size(session), extra_eval_sizes=extra)
     metrics: Metrics = {"epoch": epoch + 1, **reduced, "lr": lr, **session.cost}
@@ -196,7 +201,9 @@ def train_epoch(
     return TrainSums(loss=loss_sum.item(), images=float(images)), seconds
 
 
-def _evaluate_model(session: Session, model: nn.Module, pauses: Pauses) -> EvalSums:
+def _evaluate_model(
+    session: Session, model: nn.Module, pauses: Pauses, scores: Scores | None = None
+) -> EvalSums:
     average_batchnorm(model, session.ctx)
     return evaluate(
         model,
@@ -205,7 +212,30 @@ def _evaluate_model(session: Session, model: nn.Module, pauses: Pauses) -> EvalS
         session.dtype,
         session.data.num_classes,
         pauses,
+        scores,
     )
+
+
+def _evaluation_metrics(
+    session: Session, val_scores: Scores | None, pauses: Pauses
+) -> dict[str, float]:
+    """The validation set's class metrics and every data.eval_splits set's metrics (all ranks').
+
+    See rsearch.train.classify_metrics and rsearch.train.eval_splits.
+    """
+    cfg = session.recipe.data
+    out = {}
+    if val_scores is not None:
+        out.update(class_metrics(*val_scores.gathered(session.ctx), cfg))
+    model, classes = session.model, session.data.num_classes
+    for split in session.eval_splits:
+        scores = new_scores(cfg, classes)
+        batches = split.batches(session.data, session.recipe, session.fidelity.eval_size)
+        sums = evaluate(
+            model, batches, session.eval_transform, session.dtype, classes, pauses, scores
+        )
+        out.update(split_metrics(split.name, sums, scores, cfg, session.ctx))
+    return out
 
 
 def _evaluate_resolutions(
@@ -245,10 +275,12 @@ def evaluate(
     dtype: torch.dtype | None,
     num_classes: int,
     pauses: Pauses | None = None,
+    scores: Scores | None = None,
 ) -> EvalSums:
     """Exact sums over this rank's validation images (not batch averages).
 
-    With pauses, waits between batches while a speed measurement runs on the node.
+    With pauses, waits between batches while a speed measurement runs on the node; with
+    scores, keeps every image's class probabilities (rsearch.train.classify_metrics).
     """
     was_training = model.training
     model.eval()
@@ -265,6 +297,8 @@ def evaluate(
         top1 = top1 + hits[:, 0].sum()
         top5 = top5 + hits.any(dim=1).sum()
         images += labels.numel()
+        if scores is not None:
+            scores.add(logits, labels)
         if pauses is not None:
             pauses.check()
     model.train(was_training)

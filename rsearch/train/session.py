@@ -27,6 +27,7 @@ from rsearch.train.data import DataBundle, build_data, per_rank_batch
 from rsearch.train.distill import DistillLoss, TeacherEnsemble, build_ensemble
 from rsearch.train.distributed import DistContext, broadcast_object, gather_objects
 from rsearch.train.errors import TrainInputError
+from rsearch.train.eval_splits import EvalSplit, build_eval_splits
 from rsearch.train.measure import cost
 from rsearch.train.model import build_model
 from rsearch.train.multires import EvalSet, StepTransforms, check_multires, eval_sets
@@ -126,6 +127,8 @@ class Session:
     """Each step's training transform under data.train_resolutions (rsearch.train.multires)."""
     eval_sets: list[EvalSet]
     """The test resolutions of data.eval_resolutions, evaluated every epoch."""
+    eval_splits: list[EvalSplit] = field(default_factory=list)
+    """The extra evaluation sets of data.eval_splits (rsearch.train.eval_splits)."""
     history: list[Metrics] = field(default_factory=list)
     start_epoch: int = 0
     """Epochs already trained (non-zero after a resume)."""
@@ -230,6 +233,7 @@ def build_session(
         fidelity=first,
         step_transforms=StepTransforms(recipe, transforms.train),
         eval_sets=eval_sets(recipe, data, transforms.eval),
+        eval_splits=build_eval_splits(recipe, data, threads),
     )
 
 

@@ -133,6 +133,8 @@ def take(split: Split, indices: np.ndarray) -> Split:
 
 def count_classes(cfg: DataConfig) -> int:
     """Classes of a dataset, without reading its images (for model_cost)."""
+    if cfg.one_vs_rest is not None:
+        return 2
     if cfg.dataset == "digits":
         return 10
     if cfg.dataset == "synthetic":
@@ -153,7 +155,9 @@ def load_source(cfg: DataConfig, store_size: int, seed: int) -> Source:
         store_size: side in pixels of the digits (upscaled) and synthetic images.
         seed: the recipe seed (only the synthetic images depend on it).
     """
-    source = _read(cfg, store_size, seed)
+    from rsearch.train.one_vs_rest import one_vs_rest  # it imports this module
+
+    source = one_vs_rest(_read(cfg, store_size, seed), cfg)
     labels = source.train.labels
     subset = stratified_subset(labels.numpy() if torch.is_tensor(labels) else labels, cfg.fraction)
     source.train = take(source.train, subset)

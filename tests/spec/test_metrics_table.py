@@ -34,8 +34,8 @@ def _load(tmp_path: Path, metric: str) -> SpecError:
 
 
 def test_unknown_objective_metric_is_a_spec_error_with_its_line(tmp_path: Path) -> None:
-    error = _load(tmp_path, "val_acc1")
-    assert f"{tmp_path / 'spec.yaml'}:3:3: objective.0.metric: 'val_acc1'" in str(error)
+    error = _load(tmp_path, "val_tpo1")
+    assert f"{tmp_path / 'spec.yaml'}:3:3: objective.0.metric: 'val_tpo1'" in str(error)
     assert "did you mean 'val_top1'?" in str(error)
 
 
@@ -91,6 +91,7 @@ def test_trial_summary_is_the_tables_summary_entries() -> None:
         "epoch",
         "val_top1",
         "val_loss",
+        "val_auc",
         "ema_val_top1",
         "params_m",
         "gflops",
