@@ -307,7 +307,7 @@ class AugmentConfig(Strict):
     strength: float | None = Field(None, ge=0.0, le=1.0)
     """One augmentation-strength dimension in [0, 1]: sets randaugment_layers/_magnitude,
     crop_scale_min and random_erasing by rsearch.spec.strength's table; null leaves them
-    as given. Explicit values of those fields that differ from the table are refused."""
+    as given. Those fields set away from their defaults and from the table are refused."""
 
     @model_validator(mode="after")
     def _strength_sets_fields(self) -> AugmentConfig:

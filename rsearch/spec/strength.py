@@ -20,15 +20,7 @@ task, depend on the data rather than on a strength.
 
 from __future__ import annotations
 
-from typing import Protocol
-
-
-class _Augment(Protocol):
-    @property
-    def strength(self) -> float | None: ...
-
-    @property
-    def model_fields_set(self) -> set[str]: ...
+from pydantic import BaseModel
 
 
 def strength_table(strength: float) -> dict[str, float | int]:
@@ -41,23 +33,42 @@ def strength_table(strength: float) -> dict[str, float | int]:
     }
 
 
-def apply_strength(augment: _Augment) -> None:
+def apply_strength(augment: BaseModel) -> None:
     """Set an augment section's fields from its strength (no-op while strength is null).
 
-    Fields given explicitly are accepted when they equal the table's value (a resolved recipe
-    written back to YAML names them all) and refused otherwise.
+    A search builds each trial from the base recipe written out in full, so a field that is
+    present is not necessarily chosen: fields at their defaults, and fields that together are
+    another strength's table row (a base recipe that sets a strength itself), are taken as
+    derived and replaced. Any other value of these fields contradicts the strength.
 
     Raises:
-        ValueError: an explicit field that contradicts the strength.
+        ValueError: a field set away from both its default and the strength's table value.
     """
-    if augment.strength is None:
+    strength = getattr(augment, "strength", None)
+    if strength is None:
         return
-    for name, value in strength_table(augment.strength).items():
-        given = getattr(augment, name)
-        if name in augment.model_fields_set and abs(given - value) > 1e-9:
-            raise ValueError(
-                f"augment.strength {augment.strength:g} sets {name} to {value:g}, but the "
-                f"recipe gives {name}: {given:g}; drop one of them"
-            )
+    table = strength_table(strength)
+    current = {name: getattr(augment, name) for name in table}
+    if not _is_a_row(current):
+        defaults = type(augment).model_fields
+        for name, value in current.items():
+            if not (_same(value, table[name]) or _same(value, defaults[name].default)):
+                raise ValueError(
+                    f"augment.strength {strength:g} sets {name} to {table[name]:g}, but the "
+                    f"recipe gives {name}: {value:g}; drop one of them"
+                )
+    for name, value in table.items():
         # Bypass validate_assignment: assigning would re-run this validator.
         augment.__dict__[name] = value
+
+
+def _is_a_row(values: dict[str, float | int]) -> bool:
+    # The magnitude is 10 s, so it names the only strength whose row these could be.
+    row = strength_table(values["randaugment_magnitude"] / 10.0)
+    return 0.0 <= values["randaugment_magnitude"] <= 10.0 and all(
+        _same(values[name], row[name]) for name in row
+    )
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9
