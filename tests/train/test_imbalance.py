@@ -114,6 +114,17 @@ def test_balanced_over_a_progressive_share(make_recipe: RecipeFactory, tmp_path:
     assert abs(labels[drawn].mean() - 0.5) < 0.08
 
 
+def test_balanced_order_feeds_streamed_loaders(make_recipe: RecipeFactory, tmp_path: Path) -> None:
+    root = _write_digits_folder(tmp_path / "f", {0: 45, 1: 5})
+    data = {"dataset": "image_folder", "path": str(root), "val_fraction": 0.2, "batch_size": 4}
+    recipe = make_recipe(data={**data, "sampler": "balanced", "num_workers": 1})
+    bundle = build_data(recipe, ONE, CPU, "bilinear", (0.5,) * 3)
+    assert not bundle.in_memory
+    labels = torch.cat([lab for _ in range(3) for _, lab in bundle.train])
+    assert len(labels) == 3 * 40  # drop_last: 40 carved training images, batches of 4
+    assert abs(labels.float().mean().item() - 0.5) < 0.15  # 4 of 40 are the minority
+
+
 def test_balanced_weights_equal_scikit_learn_and_the_formula() -> None:
     labels = np.array([0] * 6 + [1] * 3 + [2] * 1)
     weights = class_weights(LossConfig(class_weights="balanced"), labels, 3)
