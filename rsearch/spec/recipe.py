@@ -16,6 +16,7 @@ from rsearch.spec import layers
 from rsearch.spec.base import Strict
 from rsearch.spec.metrics import split_name
 from rsearch.spec.names import check_model_name, check_optimizer_name
+from rsearch.spec.strength import apply_strength
 
 DatasetKind = Literal["digits", "synthetic", "image_folder", "cifar10", "cifar100"]
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -169,6 +170,15 @@ class DataConfig(Strict):
     """Extra evaluation sets (out-of-distribution robustness): name -> image folder of class
     subfolders named as the training classes; each evaluated every epoch and reported as
     <name>_top1, <name>_loss, <name>_auc, ... (the val_ metrics' family)."""
+    sampler: Literal["uniform", "balanced"] = "uniform"
+    """Training order: uniform (each image once an epoch), or balanced (an epoch's worth of
+    draws with replacement, each class drawn equally often; for imbalanced data)."""
+    val_fraction: float | None = Field(None, gt=0.0, lt=1.0)
+    """image_folder without a val/ folder: carve this stratified fraction of train/ as the
+    validation split (class proportions kept); null needs a val/ folder."""
+    split_seed: int = 0
+    """Seed of the val_fraction carve. Not the recipe seed: trials of a search that vary the
+    seed still share one split, so their validation scores compare."""
 
     @model_validator(mode="after")
     def _path_when_needed(self) -> DataConfig:
@@ -195,6 +205,15 @@ class DataConfig(Strict):
             raise ValueError(
                 "data.train_resolutions cannot be combined with data.progressive: progressive "
                 "fixes each epoch's resolution, train_resolutions draws each step's; use one"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _carve_image_folders_only(self) -> DataConfig:
+        if self.val_fraction is not None and self.dataset != "image_folder":
+            raise ValueError(
+                f"data.val_fraction carves a validation split from an image_folder's train/; "
+                f"dataset {self.dataset!r} brings its own validation split"
             )
         return self
 
@@ -264,6 +283,23 @@ class LossConfig(Strict):
     """Label smoothing."""
     bce_target_thresh: float | None = Field(None, gt=0.0, lt=1.0)
     """BCE only: binarise (mixed) targets above this threshold (RSB uses 0.2)."""
+    class_weights: Literal["none", "balanced"] | list[Annotated[float, Field(gt=0.0)]] = "none"
+    """Per-class weights of the cross-entropy: none, balanced (inverse class frequency of the
+    training split, n / (classes x count), scikit-learn's compute_class_weight), or one
+    positive weight per class. Cross-entropy only (see the validator for BCE)."""
+
+    @model_validator(mode="after")
+    def _weights_with_ce(self) -> LossConfig:
+        # timm's BinaryCrossEntropy takes a per-class `weight`, but it scales class c's binary
+        # term in every sample (negatives included), so it does not weight samples by their
+        # class as cross-entropy's weight does; `pos_weight` is a different (positive/negative)
+        # balance. Neither is what class_weights means, so BCE refuses them.
+        if self.name == "bce" and self.class_weights != "none":
+            raise ValueError(
+                "loss.class_weights applies to cross-entropy (name: ce); with bce set "
+                "class_weights: none, or use data.sampler: balanced"
+            )
+        return self
 
 
 class AugmentConfig(Strict):
@@ -295,6 +331,15 @@ class AugmentConfig(Strict):
     """Probability of CutMix instead of mixup when both are on."""
     repeated_aug: int = Field(1, ge=1, le=8)
     """Repeated augmentation: each image appears this many times per epoch (DDP)."""
+    strength: float | None = Field(None, ge=0.0, le=1.0)
+    """One augmentation-strength dimension in [0, 1]: sets randaugment_layers/_magnitude,
+    crop_scale_min and random_erasing by rsearch.spec.strength's table; null leaves them
+    as given. Those fields set away from their defaults and from the table are refused."""
+
+    @model_validator(mode="after")
+    def _strength_sets_fields(self) -> AugmentConfig:
+        apply_strength(self)
+        return self
 
     @model_validator(mode="after")
     def _increasing_ops_stop_at_ten(self) -> AugmentConfig:
@@ -445,6 +490,16 @@ class Recipe(Strict):
             raise ValueError(
                 f"data.progressive stages train {staged} epochs but the recipe has "
                 f"epochs: {self.epochs}; lower the stages' epochs or raise epochs"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _balanced_without_repeats(self) -> Recipe:
+        # Repeated augmentation repeats each image of a uniform order; a balanced order draws
+        # with replacement already, and timm's RepeatAugSampler cannot take its draws.
+        if self.data.sampler == "balanced" and self.augment.repeated_aug > 1:
+            raise ValueError(
+                "data.sampler: balanced cannot be combined with augment.repeated_aug > 1; use one"
             )
         return self
 

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 
 from rsearch.spec.recipe import DataConfig, Recipe
 from rsearch.train.augment import pil_eval_transform, pil_train_transform
+from rsearch.train.balance import balanced_sampler
 from rsearch.train.distributed import DistContext
 from rsearch.train.errors import TrainInputError
 from rsearch.train.sources import (
@@ -317,13 +318,21 @@ class BatchMaker:
         labels = source.train.labels
         self._labels = labels.cpu().numpy() if torch.is_tensor(labels) else np.asarray(labels)
 
+    @property
+    def train_labels(self) -> np.ndarray:
+        """Class indices of the training split (after data.fraction), on the CPU."""
+        return self._labels
+
     def sampler(self, share: float) -> IndexOrder:
         """This rank's order over a nested, stratified share of the training set."""
-        if share >= 1.0:
-            return _train_sampler(len(self._labels), self.recipe, self.ctx, self.order)
-        subset = nested_subset(self._labels, share)
-        positions = _train_sampler(len(subset), self.recipe, self.ctx, self.order)
-        return SubsetOrder(positions, subset)
+        subset = None if share >= 1.0 else nested_subset(self._labels, share)
+        labels = self._labels if subset is None else self._labels[subset]
+        positions: IndexOrder
+        if self.recipe.data.sampler == "balanced":  # balanced over the share's own classes
+            positions = balanced_sampler(labels, self.recipe.seed, self.ctx, self.order)
+        else:
+            positions = _train_sampler(len(labels), self.recipe, self.ctx, self.order)
+        return positions if subset is None else SubsetOrder(positions, subset)
 
     def train(self, share: float, size: int) -> Batches:
         """Training batches of a share of the set (streamed ones cropped to size)."""

@@ -27,6 +27,7 @@ from rsearch.spec.recipe import (
     Recipe,
     ScheduleConfig,
 )
+from rsearch.train.balance import weighted_ce
 from rsearch.train.errors import TrainInputError
 from rsearch.train.sam import Sam
 from rsearch.train.stages import stretches
@@ -147,13 +148,18 @@ def build_mixup(aug: AugmentConfig, loss: LossConfig, num_classes: int) -> Mixup
     )
 
 
-def build_train_loss(cfg: LossConfig, mixing: bool) -> nn.Module:
+def build_train_loss(
+    cfg: LossConfig, mixing: bool, class_weight: torch.Tensor | None = None
+) -> nn.Module:
     """The training loss.
 
     Args:
         cfg: the recipe's loss section.
         mixing: targets are dense (mixup/CutMix on): Mixup has already smoothed them.
+        class_weight: per-class cross-entropy weights (loss.class_weights), or None.
     """
+    if class_weight is not None:
+        return weighted_ce(cfg, class_weight)
     if cfg.name == "bce":
         smoothing = 0.0 if mixing else cfg.label_smoothing
         return BinaryCrossEntropy(smoothing=smoothing, target_threshold=cfg.bce_target_thresh)

@@ -14,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from rsearch.spec.recipe import Recipe
 from rsearch.train.augment import EvalTransform, Normalize, TrainTransform, build_randaugment
+from rsearch.train.balance import class_weights
 from rsearch.train.checkpoint import (
     FORMAT,
     capture_rng,
@@ -214,7 +215,8 @@ def build_session(
     first = fidelity_at(recipe, 0)
     train_tf = transforms.train(first.train_size)
     teachers = build_ensemble(recipe, data, device, dtype) if recipe.distill.enabled else None
-    step = _train_step(recipe, ctx, model, train_tf, device, dtype, teachers)
+    weight = class_weights(recipe.loss, data.maker.train_labels, data.num_classes)
+    step = _train_step(recipe, ctx, model, train_tf, device, dtype, teachers, weight)
     return Session(
         recipe=recipe,
         ctx=ctx,
@@ -245,6 +247,7 @@ def _train_step(
     device: torch.device,
     dtype: torch.dtype | None,
     teachers: TeacherEnsemble | None = None,
+    class_weight: torch.Tensor | None = None,
 ) -> TrainStep:
     ema = build_ema(model, recipe.ema)
     net: nn.Module = model
@@ -254,7 +257,8 @@ def _train_step(
         )
     if recipe.compile:
         net = torch.compile(net)  # type: ignore[assignment]
-    loss_fn = build_train_loss(recipe.loss, mixing=train_tf.mixup is not None)
+    loss_fn = build_train_loss(recipe.loss, train_tf.mixup is not None, class_weight)
+    loss_fn = loss_fn.to(device)
     if teachers is not None:
         loss_fn = DistillLoss(recipe.distill, base=loss_fn)
     return TrainStep(

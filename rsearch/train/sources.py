@@ -194,7 +194,9 @@ def _read_uncached(cfg: DataConfig, store_size: int, seed: int) -> Source:
         return _synthetic(cfg, store_size, seed)
     if cfg.dataset in _CIFAR:
         return _cifar(_require_dir(cfg.path), cfg.dataset)
-    return folder_files(_require_dir(cfg.path))
+    from rsearch.train.carve import folder_source  # carve.py (val_fraction) builds on this
+
+    return folder_source(cfg, _require_dir(cfg.path))
 
 
 def _require_dir(path: str | None) -> Path:
@@ -466,7 +468,9 @@ def _class_sizes(cfg: DataConfig, seed: int) -> tuple[list[int], int]:
         # The python batches hold 5000 (CIFAR-10) or 500 (CIFAR-100) images of each class.
         classes = _CIFAR[cfg.dataset][4]
         return [50_000 // classes] * classes, 10_000
-    source = folder_files(_require_dir(cfg.path))
+    from rsearch.train.carve import folder_source
+
+    source = folder_source(cfg, _require_dir(cfg.path))
     train_labels = source.train.labels
     assert isinstance(train_labels, list)
     return np.bincount(train_labels).tolist(), len(source.val)
