@@ -19,7 +19,8 @@ from rsearch.spec.layer_space import check_layer_space
 from rsearch.spec.metrics import MEAN, resolution_of
 from rsearch.spec.names import suggest
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
-from rsearch.spec.recipe import DistillConfig, Recipe
+from rsearch.spec.pretrained_spec import local_file
+from rsearch.spec.recipe import DistillConfig, ModelConfig, Recipe
 from rsearch.spec.scaling import check_scaling
 from rsearch.spec.search import MULTI_OBJECTIVE_ALGORITHMS, Objective, SearchConfig
 from rsearch.spec.space_paths import leaf_paths, leaf_type, set_path
@@ -59,6 +60,10 @@ def check_spec(sections: dict[str, Any], *, warm_starts_ran: bool = False) -> li
     base = sections.get("base")
     if isinstance(base, Recipe) and isinstance(base.distill, DistillConfig):
         problems += check_teachers(base.distill, ("base",))
+    if isinstance(base, Recipe):
+        problems += check_pretrained(base.model, ("base",))
+    if space is not None:
+        problems += check_pretrained_choices(space)
     resources = sections.get("resources")
     if resources is not None and resources.autoscaling and search and not search.max_concurrent:
         problems.append(
@@ -293,3 +298,29 @@ def check_teachers(distill: DistillConfig, prefix: tuple[str, ...] = ()) -> list
                 message = f"run directory {teacher.run!r} does not exist"
                 problems.append(Problem((*loc, "run"), message))
     return problems
+
+
+def check_pretrained(model: ModelConfig, prefix: tuple[str, ...] = ()) -> list[Problem]:
+    """A model.pretrained file that does not exist (its contents are read when training starts)."""
+    if model.pretrained is None:
+        return []
+    try:
+        local_file(model.pretrained)
+    except ValueError:
+        return []  # not a path at all: the field's own validation said why
+    if Path(model.pretrained).expanduser().exists():
+        return []
+    loc: Loc = (*prefix, "model", "pretrained")
+    return [Problem(loc, f"pretrained weights {model.pretrained!r} do not exist")]
+
+
+def check_pretrained_choices(space: dict[str, AnyParam]) -> list[Problem]:
+    """Pretrained files a search chooses between (model.pretrained as a categorical) exist."""
+    param = space.get("model.pretrained")
+    if not isinstance(param, CategoricalParam):
+        return []
+    return [
+        Problem(("space", "model.pretrained", "choices", i), f"{v!r} does not exist")
+        for i, v in enumerate(param.choices)
+        if isinstance(v, str) and not Path(v).expanduser().exists()
+    ]

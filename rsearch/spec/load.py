@@ -9,7 +9,7 @@ from typing import Annotated, Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from rsearch.spec.checks import check_spec, check_teachers
+from rsearch.spec.checks import check_pretrained, check_spec, check_teachers
 from rsearch.spec.errors import Loc, Location, Problem, SpecError
 from rsearch.spec.input_size import check_input_sizes
 from rsearch.spec.kind import EXTENDS, file_kind
@@ -138,6 +138,8 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     problems += section_problems
     if "distill" in sections:
         problems += check_teachers(sections["distill"])
+    if "model" in sections:
+        problems += check_pretrained(sections["model"])
     _raise_if_any(problems, src)
     recipe = Recipe.model_validate(src.data)
     _raise_if_any(check_input_sizes({}, recipe), src)

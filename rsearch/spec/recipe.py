@@ -8,11 +8,11 @@ search space addresses it by a dotted path (`optim.lr`, `augment.mixup`). Compon
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from rsearch.spec import layers
+from rsearch.spec import layers, pretrained_spec
 from rsearch.spec.base import Strict
 from rsearch.spec.metrics import split_name
 from rsearch.spec.names import check_model_name, check_optimizer_name
@@ -41,8 +41,14 @@ class ModelConfig(Strict):
     """Multiplies the channels of every stage (ResNet family)."""
     layers: list[int] | None = None
     """Explicit blocks per stage, e.g. [3, 24, 36, 3] (ResNet-RS-200); overrides depth."""
-    checkpoint: str | None = None
-    """Local file of weights to start from (a state dict or an rsearch checkpoint)."""
+    pretrained: str | None = None
+    """Local weights file to start from (fine-tuning): a timm checkpoint (a state dict, or one
+    under `state_dict`/`state_dict_ema`/`model`) or an rsearch checkpoint (file or directory).
+    Nothing is downloaded. A classifier for another class count is re-made. A relative path
+    is made absolute against the working directory when the recipe is read."""
+    frozen_stages: int | None = Field(None, ge=0, le=4)
+    """Fine-tuning: freeze the stem (0) and the first N stages (1-4) of a ResNet-family model:
+    no gradients, batch norm on its running statistics; null freezes nothing."""
     patch_size: int | None = Field(None, ge=1, le=256)
     """Patch size of a ViT or MLP-Mixer (timm's vision_transformer and mlp_mixer families);
     defaults to the model's own. Must divide every image size of the run (4 px at 32 px)."""
@@ -53,6 +59,16 @@ class ModelConfig(Strict):
     """Groups of a grouped norm_layer (groupnorm, evonorm_s*); null is timm's 32."""
     act_layer: str | None = None
     """timm activation replacing the model's own (relu, silu, gelu, mish, ...); null keeps it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_checkpoint(cls, data: Any) -> Any:
+        return pretrained_spec.renamed_checkpoint(data)
+
+    @field_validator("pretrained", mode="before")
+    @classmethod
+    def _local_file(cls, value: Any) -> Any:
+        return pretrained_spec.local_file(value)
 
     @field_validator("norm_layer")
     @classmethod
@@ -239,7 +255,11 @@ class OptimConfig(Strict):
     """norm, value, or agc (adaptive gradient clipping, NFNets)."""
     layer_decay: float | None = Field(None, gt=0.0, le=1.0)
     """Layer-wise LR decay (BEiT/DeiT III): each layer below the head trains at this factor
-    times the LR of the layer above (timm's create_optimizer_v2 layer_decay); off when unset."""
+    times the LR of the layer above (timm's create_optimizer_v2 layer_decay); off when unset.
+    A fine-tuning knob too: the classifier keeps optim.lr, early layers move least."""
+    backbone_lr_scale: float | None = Field(None, gt=0.0, le=1.0)
+    """Fine-tuning: every parameter but the classifier's trains at this times the LR (the
+    classifier keeps optim.lr); combines with layer_decay by multiplying; off when unset."""
 
     @field_validator("name")
     @classmethod
@@ -374,7 +394,7 @@ class EmaConfig(Strict):
 class TeacherConfig(Strict):
     """One teacher of a distillation: a checkpoint file, or the best trials of a search.
 
-    Paths are relative to the working directory, as model.checkpoint and data.path are; they
+    Paths are relative to the working directory, as model.pretrained and data.path are; they
     are made absolute when a search starts (or `rsearch train` runs), before any trial.
     """
 

@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, random-generator states, and loading weights into a model.
+"""Checkpoints: atomic writes, random-generator states, and reading the weights they hold.
 
 A checkpoint is a torch.save'd dict holding only tensors and plain Python values, so it loads
 with torch.load(weights_only=True): opening one never runs code.
@@ -9,13 +9,11 @@ from __future__ import annotations
 import os
 import random
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from rsearch.train.errors import TrainInputError
 
@@ -110,44 +108,3 @@ def _strip_prefixes(key: str) -> str:
         while key.startswith(prefix):
             key = key[len(prefix) :]
     return key
-
-
-def load_model_weights(model: nn.Module, path: str | Path) -> None:
-    """Initialise model from a state-dict file or an rsearch checkpoint.
-
-    A classifier whose shape differs (weights trained for another number of classes) is left
-    at its fresh initialisation with a warning; any other difference is an error.
-
-    Raises:
-        TrainInputError: the file is unreadable or its weights do not fit the model.
-    """
-    state = model_state(load_file(path), path)
-    own = model.state_dict()
-    classifier = _classifier_prefix(model)
-    skipped = [
-        k
-        for k, v in state.items()
-        if classifier and k.startswith(classifier) and k in own and own[k].shape != v.shape
-    ]
-    for key in skipped:
-        del state[key]
-    missing = sorted(set(own) - set(state) - set(skipped))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in state if k in own and own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        raise TrainInputError(
-            f"weights in {str(path)!r} do not fit the model: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}, wrong shape {wrong[:5]}"
-            + (" (lists cut at 5)" if max(len(missing), len(unexpected), len(wrong)) > 5 else "")
-        )
-    if skipped:
-        warnings.warn(
-            f"{path}: classifier shape differs, kept it freshly initialised", stacklevel=2
-        )
-    model.load_state_dict(state, strict=False)
-
-
-def _classifier_prefix(model: nn.Module) -> str:
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    name = cfg.get("classifier")
-    return f"{name}." if isinstance(name, str) else ""

@@ -105,8 +105,9 @@ def train_flops(model: nn.Module, image_size: int) -> float:
         )
         with counter, float_layers(model):
             out = model(x)
-            # allow_unused: quantisers' scales take no part in the float_layers pass
-            params = list(model.parameters())
+            # allow_unused: quantisers' scales take no part in the float_layers pass.
+            # Frozen stages (model.frozen_stages) take no gradient: their backward is not run.
+            params = [p for p in model.parameters() if p.requires_grad]
             grads = torch.autograd.grad(out.float().sum(), params, allow_unused=True)
         del grads  # counted, never applied
     finally:

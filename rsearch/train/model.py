@@ -11,10 +11,11 @@ from timm.models.resnet import ResNet
 from torch import nn
 
 from rsearch.spec.recipe import ModelConfig, Recipe
-from rsearch.train.checkpoint import load_model_weights
 from rsearch.train.errors import TrainInputError
 from rsearch.train.factory import create
+from rsearch.train.finetune import freeze_stages
 from rsearch.train.layers import check_on_meta, layer_kwargs, uses_layers
+from rsearch.train.pretrained import load_pretrained
 from rsearch.train.quant import quantise_model
 from rsearch.train.vit import patch_family, patch_model
 
@@ -28,12 +29,13 @@ def build_model(recipe: Recipe, num_classes: int, load_weights: bool = True) -> 
     Args:
         recipe: the run's recipe (model section; drop rates).
         num_classes: classifier outputs.
-        load_weights: load model.checkpoint when the recipe names one (off for cost estimates
+        load_weights: load model.pretrained when the recipe names one (off for cost estimates
             on the meta device).
 
     Raises:
         TrainInputError: unknown model name, scaling asked of a non-ResNet, mismatched weights,
-            norm/act layers the model does not take or groups that do not divide its channels.
+            norm/act layers the model does not take or groups that do not divide its channels,
+            frozen stages asked of a model without ResNet stages.
     """
     cfg = recipe.model
     kwargs: dict[str, Any] = {"num_classes": num_classes}
@@ -59,10 +61,12 @@ def build_model(recipe: Recipe, num_classes: int, load_weights: bool = True) -> 
         model = create(cfg.name, **kwargs)
     if cfg.small_stem:
         use_small_stem(model, cfg.name)
-    if load_weights and cfg.checkpoint:
-        load_model_weights(model, cfg.checkpoint)
+    if load_weights and cfg.pretrained:
+        load_pretrained(model, cfg.pretrained, cfg.name)
     # After the float weights load and before any optimizer exists (LSQ's scales train).
-    return quantise_model(model, recipe.quant)
+    model = quantise_model(model, recipe.quant)
+    freeze_stages(model, cfg.frozen_stages, cfg.name)  # before the optimizer groups exist
+    return model
 
 
 EFFICIENTNET_COEFFICIENTS: dict[str, tuple[float, float]] = {

@@ -29,6 +29,7 @@ from rsearch.spec.recipe import (
 )
 from rsearch.train.balance import weighted_ce
 from rsearch.train.errors import TrainInputError
+from rsearch.train.finetune import backbone_groups
 from rsearch.train.sam import Sam
 from rsearch.train.stages import stretches
 
@@ -39,8 +40,10 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> Optimizer | Sam:
     Weight decay skips biases and norm layers (create_optimizer_v2's filter_bias_and_bn).
     With optim.layer_decay, timm groups the parameters by layer (the model's group_matcher)
     and gives each group an `lr_scale` that timm's LR schedules multiply the LR by.
+    optim.backbone_lr_scale scales every group but the classifier's (rsearch.train.finetune).
     """
     name = cfg.sam_base if cfg.name == "sam" else cfg.name
+    scaled = cfg.backbone_lr_scale is not None
     try:
         optimizer = create_optimizer_v2(
             model,
@@ -49,6 +52,8 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> Optimizer | Sam:
             weight_decay=cfg.weight_decay,
             momentum=cfg.momentum,
             layer_decay=cfg.layer_decay,
+            # timm's hook for custom groups; it then builds no groups of its own.
+            param_group_fn=(lambda m: backbone_groups(m, cfg)) if scaled else None,
         )
     except (ValueError, AssertionError) as e:  # timm's answer to an optimizer name it lacks
         raise TrainInputError(f"timm cannot build optimizer {name!r}: {e}") from e

@@ -214,7 +214,7 @@ def test_initial_weights_from_an_rsearch_checkpoint(
 ) -> None:
     fit(make_recipe(), checkpoint_dir=tmp_path)
     file = tmp_path / CHECKPOINT_NAME
-    model = build_model(make_recipe(model={"checkpoint": str(file)}), 4)
+    model = build_model(make_recipe(model={"pretrained": str(file)}), 4)
     trained = load_file(file)["model"]
     assert trained.keys() == model.state_dict().keys()
     for key, value in model.state_dict().items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -100,17 +101,20 @@ def test_initial_weights_from_state_dict(make_recipe: RecipeFactory, tmp_path: P
     path = tmp_path / "weights.pt"
     torch.save({f"module.{k}": v for k, v in source.state_dict().items()}, path)  # DDP-style
     torch.manual_seed(2)
-    model = build_model(make_recipe(model={"checkpoint": str(path)}), 10)
+    model = build_model(make_recipe(model={"pretrained": str(path)}), 10)
     for key, value in source.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
 
 
-def test_initial_weights_keep_a_new_classifier(make_recipe: RecipeFactory, tmp_path: Path) -> None:
+def test_initial_weights_keep_a_new_classifier(
+    make_recipe: RecipeFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     source = build_model(make_recipe(), 1000)
     path = tmp_path / "imagenet.pt"
     torch.save(source.state_dict(), path)
-    with pytest.warns(UserWarning, match="classifier shape differs"):
-        model = build_model(make_recipe(model={"checkpoint": str(path)}), 10)
+    with caplog.at_level(logging.INFO, logger="rsearch.train.pretrained"):
+        model = build_model(make_recipe(model={"pretrained": str(path)}), 10)
+    assert "classifier 'fc' re-made for 10 classes" in caplog.text
     assert torch.equal(model.conv1[0].weight, source.conv1[0].weight)
     assert model.fc.out_features == 10
 
@@ -118,10 +122,10 @@ def test_initial_weights_keep_a_new_classifier(make_recipe: RecipeFactory, tmp_p
 def test_initial_weights_must_fit(make_recipe: RecipeFactory, tmp_path: Path) -> None:
     path = tmp_path / "r18.pt"
     torch.save(build_model(make_recipe(model={"name": "resnet18"}), 10).state_dict(), path)
-    with pytest.raises(TrainInputError, match="do not fit the model"):
-        build_model(make_recipe(model={"checkpoint": str(path)}), 10)
+    with pytest.raises(TrainInputError, match="does not fit model"):
+        build_model(make_recipe(model={"pretrained": str(path)}), 10)
     with pytest.raises(TrainInputError, match="does not exist"):
-        build_model(make_recipe(model={"checkpoint": str(tmp_path / "nope.pt")}), 10)
+        build_model(make_recipe(model={"pretrained": str(tmp_path / "nope.pt")}), 10)
     (tmp_path / "junk.pt").write_text("junk")
-    with pytest.raises(TrainInputError, match="cannot load"):
-        build_model(make_recipe(model={"checkpoint": str(tmp_path / "junk.pt")}), 10)
+    with pytest.raises(TrainInputError, match="cannot read model.pretrained"):
+        build_model(make_recipe(model={"pretrained": str(tmp_path / "junk.pt")}), 10)
