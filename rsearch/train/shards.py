@@ -268,7 +268,7 @@ def iter_samples(stream: IO[bytes]) -> Iterator[Sample]:
             label, a label that is not a number).
     """
     pending: dict[str, dict[str, bytes]] = {}
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
+    with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tar:
         for member in tar:
             if not member.isfile():
                 continue
@@ -351,6 +351,11 @@ def check(root: str) -> dict[str, list[str]]:
 # --- the node-local copy of remote shards ---------------------------------------------------------
 
 
+def copy_dir(root: str, parent: Path) -> Path:
+    """The directory in parent of a remote set's node-local copy (named by its URI's hash)."""
+    return parent / hashlib.sha256(root.encode()).hexdigest()[:16]
+
+
 def node_copy(root: str, index: ShardIndex, directory: Path | None = None) -> str | None:
     """A node-local copy of a remote packed set, made once per node and shared by its trials.
 
@@ -364,12 +369,11 @@ def node_copy(root: str, index: ShardIndex, directory: Path | None = None) -> st
         index: its index (the shards' names, sizes and checksums).
         directory: the node-local parent (default: node_dir()/shards).
     """
-    key = hashlib.sha256(root.encode()).hexdigest()[:16]
     parent = directory or node_dir() / "shards"
     parent.mkdir(parents=True, exist_ok=True)
-    target = parent / key
+    target = copy_dir(root, parent)
     done = target / ".complete"
-    with (parent / f"{key}.lock").open("w") as lock:
+    with target.with_name(f"{target.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if done.exists():
             return str(target)

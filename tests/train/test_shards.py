@@ -4,10 +4,6 @@ are named, readers split the shards, and a set in an S3 bucket (a local moto ser
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +22,8 @@ from rsearch.train.errors import TrainInputError
 from rsearch.train.shard_data import Readers, ShardStream, SkippedSample
 from rsearch.train.shards import ShardInfo, check, node_copy, pack, read_index
 from rsearch.train.sources import folder_files, open_rgb
+from rsearch.tune.storage import fs_path
+from tests.moto_server import moto_bucket
 from tests.train.train_helpers import RecipeFactory, write_image_folder
 
 CPU = torch.device("cpu")
@@ -87,6 +85,7 @@ def test_training_on_shards_runs_and_epoch_length_comes_from_the_index(
     assert 0.0 <= metrics["val_top1"] <= 100.0
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # 1-core pin
 def test_readers_read_disjoint_shards_covering_all(packed: tuple[Path, Path]) -> None:
     _, root = packed
     shards = [ShardInfo(f"s{i}", 1, "", 0) for i in range(7)]
@@ -174,50 +173,11 @@ def test_pack_is_atomic_and_refuses_an_existing_output(
 
 # --- the packed set in an S3 bucket ------------------------------------------------------------
 
-BUCKET = "rsearch-shards"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture
 def s3_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[str, Any]]:
-    """An s3:// URI of a fresh bucket on a local moto server, and a filesystem to fill it."""
-    import pyarrow.fs
-
-    port = _free_port()
-    log = (tmp_path / "moto.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=log,
-    )
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, "moto did not start"
-                time.sleep(0.1)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # as on a cluster: the environment
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        fs = pyarrow.fs.S3FileSystem(
-            endpoint_override=f"127.0.0.1:{port}",
-            scheme="http",
-            region="us-east-1",
-            allow_bucket_creation=True,
-        )
-        fs.create_dir(BUCKET)
-        yield f"s3://{BUCKET}/digits?endpoint_override=127.0.0.1:{port}&scheme=http", fs
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+    """An s3:// URI on a fresh bucket of a local moto server, and a filesystem to fill it."""
+    yield from moto_bucket(monkeypatch, tmp_path)
 
 
 def test_shards_in_a_bucket_train_through_one_node_copy(
@@ -230,7 +190,7 @@ def test_shards_in_a_bucket_train_through_one_node_copy(
     _, root = packed
     uri, fs = s3_bucket
     for path in root.iterdir():
-        with fs.open_output_stream(f"{BUCKET}/digits/{path.name}") as out:
+        with fs.open_output_stream(f"{fs_path(uri)}/{path.name}") as out:
             out.write(path.read_bytes())
     assert check(uri) == {}
     node = tmp_path / "node"
@@ -240,5 +200,5 @@ def test_shards_in_a_bucket_train_through_one_node_copy(
     (copy,) = [p for p in (node / "shards").iterdir() if p.is_dir()]
     assert sorted(p.name for p in copy.glob("*.tar")) == sorted(p.name for p in root.glob("*.tar"))
     # A second trial on the node reuses the copy: nothing is read from the bucket again.
-    fs.delete_dir_contents(f"{BUCKET}/digits")
+    fs.delete_dir_contents(fs_path(uri))
     assert node_copy(uri, read_index(str(copy))) == str(copy)
