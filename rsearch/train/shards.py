@@ -351,9 +351,14 @@ def check(root: str) -> dict[str, list[str]]:
 # --- the node-local copy of remote shards ---------------------------------------------------------
 
 
-def copy_dir(root: str, parent: Path) -> Path:
-    """The directory in parent of a remote set's node-local copy (named by its URI's hash)."""
-    return parent / hashlib.sha256(root.encode()).hexdigest()[:16]
+def copy_dir(root: str, index: ShardIndex, parent: Path) -> Path:
+    """The directory in parent of a remote set's node-local copy.
+
+    Named by a hash of the URI and of the index, so a set packed again at the same URI (new
+    checksums) gets a fresh copy rather than the stale one.
+    """
+    key = json.dumps([root, index.to_json()], sort_keys=True).encode()
+    return parent / hashlib.sha256(key).hexdigest()[:16]
 
 
 def node_copy(root: str, index: ShardIndex, directory: Path | None = None) -> str | None:
@@ -371,7 +376,7 @@ def node_copy(root: str, index: ShardIndex, directory: Path | None = None) -> st
     """
     parent = directory or node_dir() / "shards"
     parent.mkdir(parents=True, exist_ok=True)
-    target = copy_dir(root, parent)
+    target = copy_dir(root, index, parent)
     done = target / ".complete"
     with target.with_name(f"{target.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

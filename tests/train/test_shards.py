@@ -37,8 +37,8 @@ def packed(tmp_path: Path) -> tuple[Path, Path]:
     return folder, _pack(folder, tmp_path / "shards")
 
 
-def _pack(folder: Path, out: Path) -> Path:
-    pack(folder, out, shard_size=5)
+def _pack(folder: Path, out: Path, shard_size: int = 5) -> Path:
+    pack(folder, out, shard_size=shard_size)
     return out
 
 
@@ -202,3 +202,23 @@ def test_shards_in_a_bucket_train_through_one_node_copy(
     # A second trial on the node reuses the copy: nothing is read from the bucket again.
     fs.delete_dir_contents(fs_path(uri))
     assert node_copy(uri, read_index(str(copy))) == str(copy)
+
+
+def test_a_set_packed_again_at_the_same_uri_gets_a_fresh_node_copy(
+    packed: tuple[Path, Path], s3_bucket: tuple[str, Any], tmp_path: Path
+) -> None:
+    folder, root = packed
+    uri, fs = s3_bucket
+
+    def upload(source: Path) -> None:
+        for path in source.iterdir():
+            with fs.open_output_stream(f"{fs_path(uri)}/{path.name}") as out:
+                out.write(path.read_bytes())
+
+    upload(root)
+    first = node_copy(uri, read_index(uri), tmp_path / "node")
+    upload(_pack(folder, tmp_path / "again", shard_size=4))
+    second = node_copy(uri, read_index(uri), tmp_path / "node")
+    assert first is not None and second is not None and first != second
+    assert len(list(Path(second).glob("train-*.tar"))) == 6
+    assert check(second) == {}

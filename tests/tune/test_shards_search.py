@@ -42,6 +42,7 @@ def test_search_trains_on_shards_in_a_bucket(
     s3_shards: tuple[str, Any], ray_2cpu: None, tmp_path: Path
 ) -> None:
     uri, fs = s3_shards
+    copy_path = copy_dir(uri, read_index(uri), node_dir() / "shards")
     path = write_spec(tmp_path, trials=2, concurrent=2, scheduler="{type: none}", epochs=1)
     data = f"{{dataset: shards, path: '{uri}', image_size: 16, batch_size: 8}}"
     spec = load_spec(path, overrides=[f"base.data={data}"])
@@ -54,9 +55,8 @@ def test_search_trains_on_shards_in_a_bucket(
         index = read_index(uri)
         fs.delete_dir_contents(fs_path(uri))
         copy = node_copy(uri, index)
-        assert copy is not None and len(list(Path(copy).glob("*.tar"))) == 10
+        assert copy == str(copy_path) and len(list(copy_path.glob("*.tar"))) == 10
     finally:
         # The copy is in this user's real node directory (the Ray workers' one): remove it.
-        copy_path = copy_dir(uri, node_dir() / "shards")
         shutil.rmtree(copy_path, ignore_errors=True)
         copy_path.with_name(f"{copy_path.name}.lock").unlink(missing_ok=True)
