@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from rsearch.cli import jobs, report, search, specs
+from rsearch.cli import data, jobs, report, search, specs
 
 app = typer.Typer(
     name="rsearch",
@@ -43,6 +43,7 @@ for verb in (
     jobs.stop,
 ):
     app.command()(verb)
+app.add_typer(data.app)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from rsearch.spec.metrics import split_name
 from rsearch.spec.names import check_model_name, check_optimizer_name
 from rsearch.spec.strength import apply_strength
 
-DatasetKind = Literal["digits", "synthetic", "image_folder", "cifar10", "cifar100"]
+DatasetKind = Literal["digits", "synthetic", "image_folder", "cifar10", "cifar100", "shards"]
 Precision = Literal["fp32", "bf16", "fp16"]
 RANDAUGMENT_INCREASING_MAX = 10
 """Highest magnitude timm's severity-increasing RandAugment ops are defined for."""
@@ -132,9 +132,11 @@ class DataConfig(Strict):
     """Where the images come from and how they are batched."""
 
     dataset: DatasetKind = "digits"
-    """digits (bundled), synthetic, image_folder (train/ and val/ class folders), cifar10/100."""
+    """digits (bundled), synthetic, image_folder (train/ and val/ class folders), cifar10/100,
+    shards (`rsearch data pack` output, streamed)."""
     path: str | None = None
-    """Directory of an image_folder or of CIFAR python batches."""
+    """Directory of an image_folder or of CIFAR python batches; of shards, also an s3:// or
+    gs:// URI."""
     image_size: int = Field(32, ge=8, le=1024)
     """Train resolution in pixels."""
     eval_image_size: int | None = Field(None, ge=8, le=1024)
@@ -198,7 +200,7 @@ class DataConfig(Strict):
 
     @model_validator(mode="after")
     def _path_when_needed(self) -> DataConfig:
-        if self.dataset in ("image_folder", "cifar10", "cifar100") and not self.path:
+        if self.dataset in ("image_folder", "cifar10", "cifar100", "shards") and not self.path:
             raise ValueError(f"dataset {self.dataset!r} needs data.path")
         return self
 

@@ -426,6 +426,10 @@ def build_data(
     """
     cfg = recipe.data
     per_rank_batch(cfg, ctx)  # refuse a batch that does not split before reading anything
+    if cfg.dataset == "shards":
+        from rsearch.train.shard_data import shard_bundle  # imports this module
+
+        return shard_bundle(recipe, ctx, device, interpolation, mean)
     # Generated datasets (digits, synthetic) are made at the largest training resolution.
     source = load_source(cfg, max(train_sizes(cfg)), recipe.seed)
     streamed = streams(cfg, source.train)

@@ -141,6 +141,10 @@ def count_classes(cfg: DataConfig) -> int:
         return cfg.num_classes
     if cfg.dataset in _CIFAR:
         return _CIFAR[cfg.dataset][4]
+    if cfg.dataset == "shards":
+        from rsearch.train.shard_data import shard_classes  # imports this module
+
+        return shard_classes(cfg)
     return len(_folder_classes(_require_dir(cfg.path), "train"))
 
 
@@ -435,6 +439,11 @@ def count_images(cfg: DataConfig, seed: int = 0) -> ImageCounts:
         seed: the recipe seed (only the synthetic labels depend on it).
     """
     shares = [stage.fraction or 1.0 for stage in cfg.progressive]
+    if cfg.dataset == "shards":  # every image is used (shard_data refuses subsets)
+        from rsearch.train.shard_data import shard_counts  # imports this module
+
+        train, val = shard_counts(cfg)
+        return ImageCounts(train, val, (train,) * len(shares))
     if cfg.dataset == "synthetic" and cfg.fraction >= 1.0 and all(s >= 1.0 for s in shares):
         # Every image is used: the (random) class sizes do not matter.
         return ImageCounts(
