@@ -16,6 +16,7 @@ from rsearch.spec import layers, pretrained_spec
 from rsearch.spec.base import Strict
 from rsearch.spec.metrics import split_name
 from rsearch.spec.names import check_model_name, check_optimizer_name
+from rsearch.spec.stream_limits import shard_refusal
 from rsearch.spec.strength import apply_strength
 
 DatasetKind = Literal["digits", "synthetic", "image_folder", "cifar10", "cifar100", "shards"]
@@ -523,6 +524,13 @@ class Recipe(Strict):
             raise ValueError(
                 "data.sampler: balanced cannot be combined with augment.repeated_aug > 1; use one"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _streamable_when_shards(self) -> Recipe:
+        refusal = shard_refusal(self.data, self.loss)
+        if refusal:
+            raise ValueError(f"data.dataset shards: {refusal}")
         return self
 
     def stage_at(self, epoch: int) -> tuple[int, float]:

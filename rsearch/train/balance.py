@@ -10,7 +10,7 @@ draw, seeded by the recipe seed and the epoch and dealt across ranks, under DDP)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -23,12 +23,15 @@ from rsearch.train.distributed import DistContext
 from rsearch.train.errors import TrainInputError
 
 
-def class_weights(cfg: LossConfig, labels: np.ndarray, num_classes: int) -> torch.Tensor | None:
+def class_weights(
+    cfg: LossConfig, read_labels: Callable[[], np.ndarray], num_classes: int
+) -> torch.Tensor | None:
     """The per-class loss weights a recipe asks for, or None for an unweighted loss.
 
     Args:
         cfg: the recipe's loss section.
-        labels: class indices of the training split (after data.fraction).
+        read_labels: the class indices of the training split (after data.fraction); called
+            only for balanced weights (a streamed shard set lists no labels).
         num_classes: classes of the dataset.
 
     Raises:
@@ -38,6 +41,7 @@ def class_weights(cfg: LossConfig, labels: np.ndarray, num_classes: int) -> torc
     if cfg.class_weights == "none":
         return None
     if cfg.class_weights == "balanced":
+        labels = read_labels()
         present = np.unique(labels)
         if len(present) != num_classes:
             missing = sorted(set(range(num_classes)) - set(present.tolist()))

@@ -215,7 +215,7 @@ def build_session(
     first = fidelity_at(recipe, 0)
     train_tf = transforms.train(first.train_size)
     teachers = build_ensemble(recipe, data, device, dtype) if recipe.distill.enabled else None
-    weight = class_weights(recipe.loss, data.maker.train_labels, data.num_classes)
+    weight = class_weights(recipe.loss, lambda: data.maker.train_labels, data.num_classes)
     step = _train_step(recipe, ctx, model, train_tf, device, dtype, teachers, weight)
     return Session(
         recipe=recipe,

@@ -198,7 +198,6 @@ class ShardMaker(BatchMaker):
     ):
         cfg = recipe.data
         assert cfg.path is not None
-        _refuse_subsets(cfg)
         self.index = read_index(cfg.path)
         self.root = usable_root(cfg, self.index)
         self.recipe, self.ctx, self.device = recipe, ctx, device
@@ -227,6 +226,11 @@ class ShardMaker(BatchMaker):
                 "some readers validate nothing",
                 stacklevel=3,
             )
+
+    @property
+    def train_labels(self) -> np.ndarray:
+        """Never read: shards list no labels (the spec refuses recipes that need them)."""
+        raise TrainInputError("a shard set lists no training labels (rsearch.spec.stream_limits)")
 
     def steps(self) -> int:
         """Training steps of an epoch on every rank, from the index's count."""
@@ -283,16 +287,6 @@ class _ValBatches(ShardBatches):
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels in self.loader:
             yield images.to(self.device, non_blocking=True), labels.to(self.device)
-
-
-def _refuse_subsets(cfg: DataConfig) -> None:
-    if cfg.fraction < 1.0 or any((s.fraction or 1.0) < 1.0 for s in cfg.progressive):
-        raise TrainInputError(
-            "data.fraction and data.progressive fractions below 1 are not supported with "
-            "dataset shards; pack the subset you want to train on"
-        )
-    if cfg.train_resolutions:
-        raise TrainInputError("data.train_resolutions needs in-memory data, not shards")
 
 
 def shard_bundle(

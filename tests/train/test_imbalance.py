@@ -127,13 +127,13 @@ def test_balanced_order_feeds_streamed_loaders(make_recipe: RecipeFactory, tmp_p
 
 def test_balanced_weights_equal_scikit_learn_and_the_formula() -> None:
     labels = np.array([0] * 6 + [1] * 3 + [2] * 1)
-    weights = class_weights(LossConfig(class_weights="balanced"), labels, 3)
+    weights = class_weights(LossConfig(class_weights="balanced"), lambda: labels, 3)
     assert weights is not None
     by_hand = [10 / (3 * 6), 10 / (3 * 3), 10 / (3 * 1)]
     assert weights.tolist() == pytest.approx(by_hand)
     sk = compute_class_weight("balanced", classes=np.arange(3), y=labels)
     assert weights.tolist() == pytest.approx(sk.tolist())
-    assert class_weights(LossConfig(), labels, 3) is None
+    assert class_weights(LossConfig(), lambda: labels, 3) is None
 
 
 def test_weighted_loss_equals_its_formula() -> None:
@@ -174,12 +174,12 @@ def test_weighted_loss_with_label_smoothing_and_mixed_targets() -> None:
 
 def test_mismatched_weight_list_is_a_clear_error() -> None:
     with pytest.raises(TrainInputError, match="lists 2 weights but the dataset has 3 classes"):
-        class_weights(LossConfig(class_weights=[1.0, 2.0]), np.array([0, 1, 2]), 3)
+        class_weights(LossConfig(class_weights=[1.0, 2.0]), lambda: np.array([0, 1, 2]), 3)
 
 
 def test_balanced_weights_refuse_a_missing_class() -> None:
     with pytest.raises(TrainInputError, match=r"classes \[1\] have no images"):
-        class_weights(LossConfig(class_weights="balanced"), np.array([0, 2, 2]), 3)
+        class_weights(LossConfig(class_weights="balanced"), lambda: np.array([0, 2, 2]), 3)
 
 
 def test_mismatched_weight_list_refused_at_train_start(make_recipe: RecipeFactory) -> None:
