@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from timm.data.auto_augment import rand_augment_transform
+from timm.data.auto_augment import posterize, rand_augment_transform
 from timm.data.mixup import Mixup
 from timm.data.random_erasing import RandomErasing
 from timm.data.transforms import MaybePILToTensor, RandomResizedCropAndInterpolation
@@ -71,7 +71,21 @@ def build_randaugment(
     transform = rand_augment_transform(randaugment_config(aug), hparams)
     for op in transform.ops:  # the exact (possibly fractional) magnitude, see randaugment_config
         op.magnitude = aug.randaugment_magnitude
+        if op.aug_fn is posterize:
+            op.aug_fn = posterize_to_zero_bits
     return transform
+
+
+def posterize_to_zero_bits(img: Image.Image, bits_to_keep: int, **kwargs: Any) -> Image.Image:
+    """timm's posterize, also at 0 bits kept (a black image, as TensorFlow's RandAugment).
+
+    timm asks for 0 bits at the strongest magnitude of the increasing op set (10) and the
+    weakest of the plain one (below 2.5), both reached by per-op magnitude noise; Pillow 10+
+    refuses 0 bits, which crashed a trial mid-epoch.
+    """
+    if bits_to_keep <= 0:
+        return Image.new(img.mode, img.size)
+    return posterize(img, bits_to_keep, **kwargs)
 
 
 def pil_train_transform(

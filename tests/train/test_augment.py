@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 import torch
+from PIL import Image
 from timm.data.auto_augment import RandAugment
 
 from rsearch.spec.recipe import AugmentConfig
@@ -49,6 +51,34 @@ def test_build_randaugment_uses_the_exact_fields() -> None:
     assert {op.magnitude for op in transform.ops} == {7.5}
     assert {op.magnitude_std for op in transform.ops} == {0.5}
     assert any("Increasing" in op.name for op in transform.ops)
+
+
+@pytest.mark.parametrize(
+    ("magnitude", "increasing", "op_name"),
+    [(10.0, True, "PosterizeIncreasing"), (0.0, False, "Posterize")],
+)
+def test_posterize_at_zero_bits_gives_black_not_a_crash(
+    magnitude: float, increasing: bool, op_name: str
+) -> None:
+    # Both ends ask timm's posterize for 0 bits, which Pillow refuses (a trial died of it).
+    aug = AugmentConfig(
+        randaugment_layers=1,
+        randaugment_magnitude=magnitude,
+        randaugment_magnitude_std=0.0,
+        randaugment_increasing=increasing,
+    )
+    transform = build_randaugment(aug, 16, HALF)
+    assert isinstance(transform, RandAugment)
+    (op,) = [op for op in transform.ops if op.name == op_name]
+    op.prob = 1.0
+    image = Image.fromarray(np.full((16, 16, 3), 200, dtype=np.uint8))
+    assert np.asarray(op(image)).max() == 0
+    aug = AugmentConfig(
+        randaugment_layers=1, randaugment_magnitude=5.0, randaugment_magnitude_std=0
+    )
+    (op,) = [op for op in build_randaugment(aug, 16, HALF).ops if op.name == "PosterizeIncreasing"]
+    op.prob = 1.0
+    assert np.asarray(op(image)).max() == 192  # 2 bits kept: timm's own posterize
 
 
 def test_randaugment_changes_images() -> None:
