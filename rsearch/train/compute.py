@@ -73,6 +73,8 @@ class EpochWork:
     (train_size then counts none of them)."""
     extra_eval_sizes: tuple[int, ...] = ()
     """Test resolutions of data.eval_resolutions evaluated besides eval_size, once each."""
+    split_images: float = 0.0
+    """Images of the data.eval_splits sets, evaluated at eval_size once each."""
 
 
 def epoch_compute(
@@ -90,6 +92,7 @@ def epoch_compute(
     train = sum(costs.train[size] * n for size, n in images.items()) * costs.passes
     evaluation = costs.forward[work.eval_size] * work.val_images * work.evaluations
     evaluation += sum(costs.forward[size] * work.val_images for size in work.extra_eval_sizes)
+    evaluation += costs.forward[work.eval_size] * work.split_images
     device_s = work.epoch_s * work.workers
     before = list(history)
     return {

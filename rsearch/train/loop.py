@@ -156,7 +156,12 @@ def run_epoch(
     reduced.update(resolution_metrics({n: s.all_reduce(session.ctx) for n, s in at_sizes.items()}))
     reduced.update(evaluations)
     extra = tuple(n for n in at_sizes if n != session.fidelity.eval_size)
-    work = replace(work, images_by_size=_images_by_size(session), extra_eval_sizes=extra)
+    work = replace(
+        work,
+        images_by_size=_images_by_size(session),
+        extra_eval_sizes=extra,
+        split_images=sum(len(split.files) for split in session.eval_splits),
+    )
     metrics: Metrics = {"epoch": epoch + 1, **reduced, "lr": lr, **session.cost}
     metrics.update(epoch_compute(session.costs, work, session.history))
     metrics["device_kind"] = session.device_kind

@@ -11,6 +11,7 @@ from rsearch.spec import Recipe
 from rsearch.train import fit
 from rsearch.train.measure import forward_flops, train_flops
 from rsearch.train.model import build_model
+from tests.train.ood_helpers import write_rotated_digits
 from tests.train.train_helpers import RecipeFactory, Reports
 
 
@@ -75,3 +76,15 @@ def test_totals_continue_across_a_resume(make_recipe: RecipeFactory, tmp_path: P
         assert resumed.values(key) == straight.values(key)[2:], key
     before = sum(crashed.values("device_s"))
     assert resumed.values("total_device_s") == [before + resumed.values("device_s")[0]]
+
+
+def test_evaluation_splits_are_counted_in_the_evaluation_flops(
+    make_recipe: RecipeFactory, tmp_path: Path
+) -> None:
+    rotated = write_rotated_digits(tmp_path / "rotated", per_class=4)  # 40 images
+    data = {"dataset": "digits", "image_size": 16, "fraction": 0.1, "batch_size": 16}
+    recipe = make_recipe(data={**data, "eval_splits": {"rotated": str(rotated)}}, epochs=1)
+    forward = forward_flops(build_model(recipe, 10), 16)
+    reports = Reports()
+    fit(recipe, reports)
+    assert reports.values("epoch_eval_flops") == [forward * (360 + 40)]  # digits' val + split
