@@ -22,14 +22,15 @@ each as a ratio to the folder search of the same round; beside them the training
 rate (the median epoch's `train_images_per_s`). Rounds run the arms in a rotated order, so
 that load from other processes falls on different arms.
 
-    .venv/bin/python benchmarks/shard_search.py
-    .venv/bin/python benchmarks/shard_search.py --rounds 2 --trials 4 --epochs 3 --copies 2
+    PYTHONPATH=. .venv/bin/python benchmarks/shard_search.py
+    PYTHONPATH=. .venv/bin/python benchmarks/shard_search.py --rounds 3 --epochs 3 --copies 2
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -222,6 +223,20 @@ def print_results(setup: Setup, searches: list[Search], load: tuple[float, float
     console.print(table)
 
 
+def run_rounds(setup: Setup, tmp: Path) -> list[Search]:
+    """A warm-up search, then every arm once per round in a rotated order."""
+    # Not counted: the first search in a Ray pays one-off costs (the model's inference speed
+    # measured into the user's cache, files read into the page cache).
+    warm = argparse.Namespace(**{**vars(setup.args), "trials": 1, "epochs": 1})
+    run_arm(dataclasses.replace(setup, args=warm), "folder", tmp / "warm-up")
+    searches = []
+    for r in range(setup.args.rounds):
+        for arm in ARMS[r % 3 :] + ARMS[: r % 3]:
+            searches.append(run_arm(setup, arm, tmp / f"round{r}-{arm}"))
+            print(f"round {r} {arm}: {searches[-1]}", flush=True)
+    return searches
+
+
 def main() -> None:
     """Prepare the three arms' data, run the rounds, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -245,15 +260,8 @@ def main() -> None:
         # Started after the bucket: its workers inherit the S3 credentials.
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
-            # Not counted: the first search in a Ray pays one-off costs (the model's inference
-            # speed measured into the user's cache, files read into the page cache).
-            warm = argparse.Namespace(**{**vars(args), "trials": 1, "epochs": 1})
-            run_arm(Setup(folder, tmp / "shards", uri, setup.index, warm), "folder", tmp / "w")
-            load_start, searches = os.getloadavg()[0], []
-            for r in range(args.rounds):
-                for arm in ARMS[r % 3 :] + ARMS[: r % 3]:
-                    searches.append(run_arm(setup, arm, tmp / f"round{r}-{arm}"))
-                    print(f"round {r} {arm}: {searches[-1]}", flush=True)
+            load_start = os.getloadavg()[0]
+            searches = run_rounds(setup, tmp)
         finally:
             ray.shutdown()
             drop_node_copy(uri, index)
