@@ -47,17 +47,25 @@ from rsearch.train.sources import ImageFiles, _digits, folder_files
 BATCH = 64
 
 
-def write_digits_folder(root: Path, size: int) -> Path:
-    """The digits split as train/ and val/ class folders of size-px PNGs."""
+def write_digits_folder(root: Path, size: int, copies: int = 1) -> Path:
+    """The digits split as train/ and val/ class folders of size-px PNGs.
+
+    Args:
+        root: The folder to write.
+        size: Side of the PNGs in pixels.
+        copies: Files written per training image (a larger set to read; val is written once).
+    """
     source = _digits(32)
     for split in ("train", "val"):
         part = getattr(source, split)
         scaled = F.interpolate(part.images.float(), size=(size, size), mode="bilinear")
         pixels = scaled.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        times = copies if split == "train" else 1
         for i, (image, label) in enumerate(zip(pixels, part.labels.tolist(), strict=True)):
             folder = root / split / str(label)
             folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(folder / f"{i:05d}.png")
+            for copy in range(times):
+                Image.fromarray(image).save(folder / f"{i:05d}-{copy}.png")
     return root
 
 

@@ -182,12 +182,13 @@ def check_cluster_data_path(path: str | None, where: str) -> None:
     """Refuse a relative dataset directory: a job's trials run in directories of Ray's choosing.
 
     Data is not shipped with the job (it may be large); an absolute path must exist on every
-    node that trains, which only the user can vouch for.
+    node that trains, which only the user can vouch for. An object-store URI (shards in
+    `s3://...`) is read by every node from the store itself.
 
     Raises:
         UserError: For a relative path.
     """
-    if path is None or _path_reach(path) is Reach.ABSOLUTE:
+    if path is None or is_uri(path) or _path_reach(path) is Reach.ABSOLUTE:
         return
     raise UserError(
         f"{where} = {path!r} is relative: on the cluster the trials run in Ray's working "

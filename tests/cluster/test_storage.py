@@ -81,3 +81,15 @@ def test_data_path_must_be_absolute_on_a_cluster() -> None:
     check_cluster_data_path("/datasets/imagenette", "base.data.path")
     with pytest.raises(UserError, match=r"^s.yaml:7:9: base.data.path = 'data/x' is relative"):
         check_cluster_data_path("data/x", "s.yaml:7:9: base.data.path")
+
+
+def test_object_store_data_path_is_accepted_on_a_cluster() -> None:
+    # Shards in a bucket: every node reads the store itself, nothing is relative.
+    check_cluster_data_path("s3://bucket/retina-shards", "base.data.path")
+    check_cluster_data_path(
+        "s3://b/shards?endpoint_override=minio:9000&scheme=http", "s.yaml:7:9: base.data.path"
+    )
+    check_cluster_data_path("gs://bucket/shards", "base.data.path")
+    # file:// is not object storage: still a path, and this one is relative.
+    with pytest.raises(UserError, match="is relative"):
+        check_cluster_data_path("file://data/x", "base.data.path")
