@@ -44,7 +44,13 @@ from rsearch.train.sources import ImageFiles, Source
 from rsearch.train.stages import fidelity_at
 
 SHUFFLE_BUFFER = 512
-"""Training samples mixed in memory by each reader (the packer already shuffled the shards)."""
+"""Most training samples mixed in memory by each reader (the packer already shuffled the
+shards, and each pass over them takes a new shard order)."""
+
+BUFFER_SHARE = 8
+"""A reader's buffer holds at most 1/8 of what it yields in an epoch. A reader yields nothing
+until its buffer is full, and its loader worker starts afresh each epoch: a 512-image buffer
+on a 700-image share kept training waiting for most of the share at every epoch's start."""
 
 
 class SkippedSample(UserWarning):
@@ -78,6 +84,7 @@ class ShardStream(IterableDataset[tuple[torch.Tensor, int]]):
         transform: Callable[[Image.Image], torch.Tensor],
         training: bool,
         seed: int,
+        buffer: int = SHUFFLE_BUFFER,
     ):
         self.root = root
         self.shards = shards
@@ -85,6 +92,8 @@ class ShardStream(IterableDataset[tuple[torch.Tensor, int]]):
         self.transform = transform
         self.training = training
         self.seed = seed
+        self.buffer = buffer
+        """Training samples mixed in memory (see shuffle_buffer)."""
         self.epoch = 0
         self.skipped = 0
         """Samples this process skipped (each also warned about with its shard and key)."""
@@ -108,7 +117,7 @@ class ShardStream(IterableDataset[tuple[torch.Tensor, int]]):
             mine = self.readers.mine([self.shards[i] for i in order])
             if not mine:
                 return
-            yield from _shuffled(self._samples(mine), rng)
+            yield from _shuffled(self._samples(mine), rng, self.buffer)
             passes += 1
 
     def _samples(self, shards: list[ShardInfo]) -> Iterator[tuple[torch.Tensor, int]]:
@@ -132,12 +141,17 @@ class ShardStream(IterableDataset[tuple[torch.Tensor, int]]):
         warnings.warn(message, SkippedSample, stacklevel=2)
 
 
+def shuffle_buffer(epoch_samples: int) -> int:
+    """A reader's shuffle buffer when it yields `epoch_samples` training samples an epoch."""
+    return max(1, min(SHUFFLE_BUFFER, epoch_samples // BUFFER_SHARE))
+
+
 def _shuffled(
-    samples: Iterator[tuple[torch.Tensor, int]], rng: np.random.Generator
+    samples: Iterator[tuple[torch.Tensor, int]], rng: np.random.Generator, size: int
 ) -> Iterator[tuple[torch.Tensor, int]]:
     buffer: list[tuple[torch.Tensor, int]] = []
     for sample in samples:
-        if len(buffer) < SHUFFLE_BUFFER:
+        if len(buffer) < size:
             buffer.append(sample)
             continue
         i = int(rng.integers(len(buffer)))
@@ -258,7 +272,16 @@ class ShardMaker(BatchMaker):
         training: bool,
         steps: int,
     ) -> Batches:
-        stream = ShardStream(self.root, shards, self.readers, transform, training, self.recipe.seed)
+        per_reader = steps * self.batch // self.readers.workers
+        stream = ShardStream(
+            self.root,
+            shards,
+            self.readers,
+            transform,
+            training,
+            self.recipe.seed,
+            shuffle_buffer(per_reader),
+        )
         loader = DataLoader(
             stream,
             batch_size=self.batch,

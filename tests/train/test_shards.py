@@ -19,7 +19,7 @@ from rsearch.train.augment import pil_eval_transform
 from rsearch.train.data import build_data
 from rsearch.train.distributed import DistContext
 from rsearch.train.errors import TrainInputError
-from rsearch.train.shard_data import Readers, ShardStream, SkippedSample
+from rsearch.train.shard_data import Readers, ShardStream, SkippedSample, shuffle_buffer
 from rsearch.train.shards import ShardInfo, check, node_copy, pack, read_index
 from rsearch.train.sources import folder_files, open_rgb
 from rsearch.tune.storage import fs_path
@@ -83,6 +83,30 @@ def test_training_on_shards_runs_and_epoch_length_comes_from_the_index(
     assert len(batches) == 6 and batches[0][0].shape == (4, 3, 16, 16)
     metrics = fit(recipe)
     assert 0.0 <= metrics["val_top1"] <= 100.0
+
+
+def test_the_first_batch_waits_for_a_small_share_of_the_epoch(
+    make_recipe: RecipeFactory, tmp_path: Path
+) -> None:
+    # Every image the shuffle buffer holds is decoded before a reader yields its first one.
+    assert (shuffle_buffer(700), shuffle_buffer(100_000), shuffle_buffer(3)) == (87, 512, 1)
+    root = _pack(write_image_folder(tmp_path / "folder", per_class=40), tmp_path / "shards", 10)
+    recipe = _shard_recipe(make_recipe, str(root))
+    data = build_data(recipe, DistContext(), CPU, "bilinear", (0.5, 0.5, 0.5))
+    stream = data.train.dataset  # type: ignore[attr-defined]
+    decoded = 0
+    transform = stream.transform
+
+    def counting(image: Any) -> torch.Tensor:
+        nonlocal decoded
+        decoded += 1
+        return transform(image)
+
+    stream.transform = counting
+    batches = iter(data.train)
+    next(batches)
+    assert stream.buffer == 120 // 8 and decoded == stream.buffer + 4  # buffer, then a batch
+    assert sum(len(labels) for _, labels in batches) == 120 - 4 and decoded == 120
 
 
 @pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # 1-core pin
