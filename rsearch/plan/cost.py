@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Literal
 
 from rsearch.errors import UserError
 from rsearch.machine import DeviceKind
-from rsearch.spec.recipe import ModelConfig, Recipe, architecture
+from rsearch.spec.model_section import ModelConfig, architecture
+from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import BudgetUnit, Resources
 
 if TYPE_CHECKING:
@@ -211,7 +212,7 @@ def estimate_trial(recipe: Recipe, resources: Resources, speed: Speed | None = N
 @functools.lru_cache(maxsize=64)
 def _image_counts(data_json: str, seed: int) -> ImageCounts:
     # Trials of a search share their data section: an image folder is listed once.
-    from rsearch.spec.recipe import DataConfig
+    from rsearch.spec.data_section import DataConfig
     from rsearch.train.sources import count_images
 
     return count_images(DataConfig.model_validate_json(data_json), seed)
@@ -337,7 +338,7 @@ def _schedule_key(recipe: Recipe) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _fidelity(model_key: str, num_classes: int, schedule_key: str) -> tuple[float, ...]:
-    from rsearch.spec.recipe import DataConfig
+    from rsearch.spec.data_section import DataConfig
     from rsearch.train.measure import epoch_fidelity
 
     schedule = json.loads(schedule_key)

@@ -21,10 +21,12 @@ from itertools import product
 from pathlib import Path
 from typing import IO, Any
 
+from rsearch.spec.data_section import DataConfig
 from rsearch.spec.errors import Loc, Problem
+from rsearch.spec.model_section import ARCHITECTURE
 from rsearch.spec.names import _write_atomically, cache_dir
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
-from rsearch.spec.recipe import ARCHITECTURE, DataConfig, Recipe
+from rsearch.spec.recipe import Recipe
 
 AnyParam = FloatParam | IntParam | CategoricalParam
 

@@ -25,7 +25,8 @@ from PIL import Image
 from timm.data.distributed_sampler import RepeatAugSampler
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
-from rsearch.spec.recipe import DataConfig, Recipe
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.recipe import Recipe
 from rsearch.train.augment import pil_eval_transform, pil_train_transform
 from rsearch.train.balance import balanced_sampler
 from rsearch.train.distributed import DistContext

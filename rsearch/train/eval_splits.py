@@ -14,8 +14,9 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
+from rsearch.spec.data_section import DataConfig
 from rsearch.spec.metrics import at_split
-from rsearch.spec.recipe import DataConfig, Recipe
+from rsearch.spec.recipe import Recipe
 from rsearch.train.augment import pil_eval_transform
 from rsearch.train.classify_metrics import Scores, class_metrics, class_metrics_on
 from rsearch.train.data import (

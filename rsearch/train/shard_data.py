@@ -25,7 +25,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from rsearch.spec.recipe import DataConfig, Recipe
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.recipe import Recipe
 from rsearch.train.augment import pil_eval_transform, pil_train_transform
 from rsearch.train.data import Batches, BatchMaker, DataBundle, IndexOrder, per_rank_batch
 from rsearch.train.distributed import DistContext

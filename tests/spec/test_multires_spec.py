@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from rsearch.report.labels import metric_label
 from rsearch.spec import SpecError, load_spec
+from rsearch.spec.data_section import DataConfig
 from rsearch.spec.metrics import (
     check_objective_metric,
     is_summary,
@@ -16,7 +17,6 @@ from rsearch.spec.metrics import (
     natural_direction,
     reported_only,
 )
-from rsearch.spec.recipe import DataConfig
 
 SPEC = """\
 name: t

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rsearch.spec import Recipe
-from rsearch.spec.recipe import DataConfig
+from rsearch.spec.data_section import DataConfig
 from rsearch.train import TrainInputError
 from rsearch.train.data import DataBundle, MemoryBatches, StreamBatches, build_data, per_rank_batch
 from rsearch.train.distributed import DistContext

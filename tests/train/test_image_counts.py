@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rsearch.spec.recipe import DataConfig
+from rsearch.spec.data_section import DataConfig
 from rsearch.train import TrainInputError
 from rsearch.train.sources import ImageCounts, count_images, load_source, stratified_subset
 

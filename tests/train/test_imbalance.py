@@ -13,7 +13,8 @@ from scipy.stats import chisquare
 from sklearn.datasets import load_digits
 from sklearn.utils.class_weight import compute_class_weight
 
-from rsearch.spec.recipe import DataConfig, LossConfig
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.recipe import LossConfig
 from rsearch.train import TrainInputError, fit
 from rsearch.train.balance import DistributedBalancedSampler, balanced_sampler, class_weights
 from rsearch.train.carve import stratified_carve
