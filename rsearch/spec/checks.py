@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rsearch.spec.errors import Loc, Problem
 from rsearch.spec.eval_checks import check_objective_evaluations
 from rsearch.spec.layer_space import check_layer_space
-from rsearch.spec.metrics import MEAN, resolution_of
+from rsearch.spec.metric_names import MEAN, resolution_of
 from rsearch.spec.model_section import ModelConfig
 from rsearch.spec.names import suggest
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam

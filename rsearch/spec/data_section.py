@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from rsearch.spec.base import Strict
-from rsearch.spec.metrics import split_name
+from rsearch.spec.metric_names import split_name
 
 DatasetKind = Literal["digits", "synthetic", "image_folder", "cifar10", "cifar100", "shards"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from torch.utils.data import DataLoader
 
 from rsearch.spec.data_section import DataConfig
-from rsearch.spec.metrics import at_split
+from rsearch.spec.metric_names import at_split
 from rsearch.spec.recipe import Recipe
 from rsearch.train.augment import pil_eval_transform
 from rsearch.train.classify_metrics import Scores, class_metrics, class_metrics_on

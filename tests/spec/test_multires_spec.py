@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from rsearch.report.labels import metric_label
 from rsearch.spec import SpecError, load_spec
 from rsearch.spec.data_section import DataConfig
-from rsearch.spec.metrics import (
+from rsearch.spec.metric_names import (
     check_objective_metric,
     is_summary,
     metric_info,
