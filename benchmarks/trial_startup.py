@@ -28,8 +28,8 @@ from typing import Any
 import ray
 
 from rsearch.spec import Recipe, parse_spec_text
-from rsearch.tune.driver import make_tuner
 from rsearch.tune.trainable import STARTUP_METRIC, TrialSetup
+from rsearch.tune.tuner import make_tuner
 
 SPEC = """
 name: startup
