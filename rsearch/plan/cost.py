@@ -14,7 +14,7 @@ Device time comes from a `Speed` (rsearch.plan.throughput): seconds per training
 worker at the epoch's train resolution; evaluating an image costs that times
 forward_flops(eval size) / train_flops(train size) (about a third at equal sizes); SAM's steps
 take twice a plain step. Device-seconds are wall seconds times workers, as the training core counts
-them. Nothing here reads an image: counts come from `rsearch.train.sources.count_images`.
+them. Nothing here reads an image: counts come from `rsearch.train.image_counts.count_images`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from rsearch.plan.throughput import Speed
-    from rsearch.train.sources import ImageCounts
+    from rsearch.train.image_counts import ImageCounts
 
 SpeedSource = Literal["measured", "reference", "nominal"]
 """Where device time comes from: measured here, a reference model's FLOPs/s measured here, or
@@ -213,7 +213,7 @@ def estimate_trial(recipe: Recipe, resources: Resources, speed: Speed | None = N
 def _image_counts(data_json: str, seed: int) -> ImageCounts:
     # Trials of a search share their data section: an image folder is listed once.
     from rsearch.spec.data_section import DataConfig
-    from rsearch.train.sources import count_images
+    from rsearch.train.image_counts import count_images
 
     return count_images(DataConfig.model_validate_json(data_json), seed)
 

@@ -31,16 +31,8 @@ from rsearch.train.balance import balanced_sampler
 from rsearch.train.distributed import DistContext
 from rsearch.train.errors import TrainInputError
 from rsearch.train.orders import IndexOrder, SubsetOrder, set_sampler_epoch, train_sampler
-from rsearch.train.sources import (
-    ImageArray,
-    ImageFiles,
-    Source,
-    Split,
-    decode_all,
-    load_source,
-    nested_subset,
-    open_rgb,
-)
+from rsearch.train.sources import decode_all, load_source, open_rgb
+from rsearch.train.splits import ImageArray, ImageFiles, Source, Split, nested_subset
 from rsearch.train.stages import (
     EpochFidelity,
     eval_sizes,

@@ -30,8 +30,8 @@ from rsearch.train.data import (
 from rsearch.train.distributed import DistContext
 from rsearch.train.errors import TrainInputError
 from rsearch.train.one_vs_rest import binary_labels
-from rsearch.train.sources import IMAGE_EXTENSIONS, ImageFiles, decode_all
-from rsearch.train.sources import _folder_classes as folder_classes
+from rsearch.train.sources import IMAGE_EXTENSIONS, decode_all, folder_classes
+from rsearch.train.splits import ImageFiles
 from rsearch.train.sums import EvalSums
 
 

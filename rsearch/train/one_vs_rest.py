@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rsearch.spec.data_section import DataConfig
 from rsearch.train.errors import TrainInputError
-from rsearch.train.sources import ImageArray, ImageFiles, Source, Split
+from rsearch.train.splits import ImageArray, ImageFiles, Source, Split
 
 
 def binary_labels(split: Split, positive: int) -> Split:

@@ -42,7 +42,7 @@ from rsearch.train.shards import (
     open_file,
     read_index,
 )
-from rsearch.train.sources import ImageFiles, Source
+from rsearch.train.splits import ImageFiles, Source
 from rsearch.train.stages import fidelity_at
 
 SHUFFLE_BUFFER = 512

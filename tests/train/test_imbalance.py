@@ -21,9 +21,10 @@ from rsearch.train.carve import stratified_carve
 from rsearch.train.checkpoint import CHECKPOINT_NAME, load_file
 from rsearch.train.data import build_data
 from rsearch.train.distributed import DistContext
+from rsearch.train.image_counts import count_images
 from rsearch.train.optim import build_mixup, build_train_loss
 from rsearch.train.orders import SubsetOrder
-from rsearch.train.sources import count_images, load_source
+from rsearch.train.sources import load_source
 from tests.train.train_helpers import RecipeFactory
 
 CPU = torch.device("cpu")

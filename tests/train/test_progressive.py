@@ -20,7 +20,8 @@ from rsearch.train.model import build_model
 from rsearch.train.optim import build_scheduler
 from rsearch.train.orders import SubsetOrder
 from rsearch.train.session import build_session, enter_epoch
-from rsearch.train.sources import load_source, nested_subset
+from rsearch.train.sources import load_source
+from rsearch.train.splits import nested_subset
 from tests.train.train_helpers import RecipeFactory, Reports
 
 STAGES = [{"epochs": 1, "image_size": 16, "fraction": 0.25}, {"epochs": 1, "image_size": 24}]
