@@ -119,7 +119,7 @@ def worker_threads(resources: Resources) -> int:
 
 def eval_size_at(recipe: Recipe, epoch: int) -> int:
     """Evaluation resolution after a 0-based epoch under data.eval_rule (the trainer's rule)."""
-    from rsearch.train.stages import eval_size_for
+    from rsearch.spec.resolutions import eval_size_for
 
     return eval_size_for(recipe.data, recipe.stage_at(epoch)[0])
 

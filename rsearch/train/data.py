@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from rsearch.spec.data_section import DataConfig
 from rsearch.spec.recipe import Recipe
+from rsearch.spec.resolutions import eval_sizes, train_sizes
 from rsearch.train.augment import pil_eval_transform, pil_train_transform
 from rsearch.train.balance import balanced_sampler
 from rsearch.train.distributed import DistContext
@@ -33,13 +34,7 @@ from rsearch.train.errors import TrainInputError
 from rsearch.train.orders import IndexOrder, SubsetOrder, set_sampler_epoch, train_sampler
 from rsearch.train.sources import decode_all, load_source, open_rgb
 from rsearch.train.splits import ImageArray, ImageFiles, Source, Split, nested_subset
-from rsearch.train.stages import (
-    EpochFidelity,
-    eval_sizes,
-    fidelity_at,
-    stretches,
-    train_sizes,
-)
+from rsearch.train.stages import EpochFidelity, fidelity_at, stretches
 
 MAX_IN_MEMORY_IMAGES = 20_000
 """Image folders with more training images than this stream through loader workers."""

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 from rsearch.spec.metric_names import MEAN, at_resolution
 from rsearch.spec.recipe import Recipe
+from rsearch.spec.resolutions import step_resolutions
 from rsearch.train.augment import EvalTransform, TrainTransform
 from rsearch.train.data import Batches, DataBundle
 from rsearch.train.errors import TrainInputError
-from rsearch.train.stages import resolution_draws, step_resolutions
+from rsearch.train.stages import resolution_draws
 from rsearch.train.sums import EvalSums
 
 
