@@ -1,6 +1,6 @@
 """rsearch's driver at scale: thousands of trivial trials through the real search machinery.
 
-The Tuner is rsearch's own (`rsearch.tune.driver.make_tuner`: Optuna TPE searcher in the
+The Tuner is rsearch's own (`rsearch.tune.tuner.make_tuner`: Optuna TPE searcher in the
 run's journal study, ASHA, compute ledger and stopper) with the MLflow tracking callback
 recording to a sqlite store, as `rsearch run` builds it; only the trial body is a trivial
 function (three reported "epochs", no Ray Train), as in search_overhead.py, and the live table
@@ -26,7 +26,8 @@ from rsearch.rundir import create_run_dir
 from rsearch.settings import resolve_storage
 from rsearch.spec import parse_spec_text
 from rsearch.spec.search import SearchSpec
-from rsearch.tune.driver import make_tuner, tracking_callbacks, write_run_files
+from rsearch.tune.driver import tracking_callbacks, write_run_files
+from rsearch.tune.tuner import make_tuner
 
 SPEC = """
 name: many

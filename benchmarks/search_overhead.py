@@ -24,8 +24,8 @@ from ray import tune
 
 from rsearch.rundir import STUDY_FILE
 from rsearch.spec import parse_spec_text
-from rsearch.tune.driver import make_tuner
 from rsearch.tune.optuna_searcher import OptunaSearcher
+from rsearch.tune.tuner import make_tuner
 
 SPEC = """
 name: overhead

@@ -28,8 +28,8 @@ from typing import Any
 import ray
 
 from rsearch.spec import Recipe, parse_spec_text
-from rsearch.tune.driver import make_tuner
 from rsearch.tune.trainable import STARTUP_METRIC, TrialSetup
+from rsearch.tune.tuner import make_tuner
 
 SPEC = """
 name: startup
@@ -140,12 +140,12 @@ def session_phases(rec: Recipe, cpus: int) -> dict[str, float]:
     import timm.data
     import torch
 
+    from rsearch.spec.resolutions import eval_sizes, train_sizes
     from rsearch.train.compute import count_costs
     from rsearch.train.data import build_data
     from rsearch.train.distributed import DistContext
     from rsearch.train.model import build_model
     from rsearch.train.sources import _IN_MEMORY, count_classes
-    from rsearch.train.stages import eval_sizes, train_sizes
 
     torch.set_num_threads(cpus)
     ctx, device = DistContext(), torch.device("cpu")

@@ -149,7 +149,7 @@ def run_rsearch(
         (the ledger, wall seconds of the replay).
     """
     from benchmarks.efficiency.specs import search_spec
-    from rsearch.tune.driver import make_tuner
+    from rsearch.tune.tuner import make_tuner
 
     spec = search_spec(kind, "tpe", scheduler, seed, concurrency, table.grid)
     ledger = Ledger(budget_flops)

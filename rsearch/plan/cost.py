@@ -14,7 +14,7 @@ Device time comes from a `Speed` (rsearch.plan.throughput): seconds per training
 worker at the epoch's train resolution; evaluating an image costs that times
 forward_flops(eval size) / train_flops(train size) (about a third at equal sizes); SAM's steps
 take twice a plain step. Device-seconds are wall seconds times workers, as the training core counts
-them. Nothing here reads an image: counts come from `rsearch.train.sources.count_images`.
+them. Nothing here reads an image: counts come from `rsearch.train.image_counts.count_images`.
 """
 
 from __future__ import annotations
@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING, Literal
 
 from rsearch.errors import UserError
 from rsearch.machine import DeviceKind
-from rsearch.spec.recipe import ModelConfig, Recipe, architecture
+from rsearch.spec.model_section import ModelConfig, architecture
+from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import BudgetUnit, Resources
 
 if TYPE_CHECKING:
     from torch import nn
 
     from rsearch.plan.throughput import Speed
-    from rsearch.train.sources import ImageCounts
+    from rsearch.train.image_counts import ImageCounts
 
 SpeedSource = Literal["measured", "reference", "nominal"]
 """Where device time comes from: measured here, a reference model's FLOPs/s measured here, or
@@ -118,7 +119,7 @@ def worker_threads(resources: Resources) -> int:
 
 def eval_size_at(recipe: Recipe, epoch: int) -> int:
     """Evaluation resolution after a 0-based epoch under data.eval_rule (the trainer's rule)."""
-    from rsearch.train.stages import eval_size_for
+    from rsearch.spec.resolutions import eval_size_for
 
     return eval_size_for(recipe.data, recipe.stage_at(epoch)[0])
 
@@ -211,8 +212,8 @@ def estimate_trial(recipe: Recipe, resources: Resources, speed: Speed | None = N
 @functools.lru_cache(maxsize=64)
 def _image_counts(data_json: str, seed: int) -> ImageCounts:
     # Trials of a search share their data section: an image folder is listed once.
-    from rsearch.spec.recipe import DataConfig
-    from rsearch.train.sources import count_images
+    from rsearch.spec.data_section import DataConfig
+    from rsearch.train.image_counts import count_images
 
     return count_images(DataConfig.model_validate_json(data_json), seed)
 
@@ -337,7 +338,7 @@ def _schedule_key(recipe: Recipe) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _fidelity(model_key: str, num_classes: int, schedule_key: str) -> tuple[float, ...]:
-    from rsearch.spec.recipe import DataConfig
+    from rsearch.spec.data_section import DataConfig
     from rsearch.train.measure import epoch_fidelity
 
     schedule = json.loads(schedule_key)

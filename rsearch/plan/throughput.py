@@ -37,7 +37,8 @@ from rsearch.plan.cost import (
     model_flops,
     worker_threads,
 )
-from rsearch.spec.recipe import ModelConfig, Recipe, architecture
+from rsearch.spec.model_section import ModelConfig, architecture
+from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import Resources
 
 CACHE_NAME = "throughput"
@@ -81,7 +82,7 @@ class ThroughputKey:
     """Everything a training throughput depends on."""
 
     model: str
-    """The architecture (rsearch.spec.recipe.architecture), as JSON."""
+    """The architecture (rsearch.spec.model_section.architecture), as JSON."""
     num_classes: int
     image_size: int
     batch: int

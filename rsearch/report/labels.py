@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rsearch.spec.metrics import METRICS, metric_info
+from rsearch.spec.metric_names import metric_info
+from rsearch.spec.metrics import METRICS
 
 METRIC_LABELS = {m.name: m.label for m in METRICS}
 """Each reported metric's label, from the one table of metrics."""

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen
 from rsearch.report.data import SearchRecord, TrialRecord  # noqa: E402
 from rsearch.report.figures import DPI, _label_points  # noqa: E402
 from rsearch.report.render import Section, Table  # noqa: E402
-from rsearch.spec.metrics import at_split  # noqa: E402
+from rsearch.spec.metric_names import at_split  # noqa: E402
 
 IN_DISTRIBUTION = "val_top1"
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rsearch.report.data import SearchRecord, TrialRecord
-from rsearch.spec.metrics import BY_NAME, Direction, natural_direction
+from rsearch.spec.metric_names import natural_direction
+from rsearch.spec.metrics import BY_NAME, Direction
 
 ACCURACY = "val_top1"
 SAME_REL_TOL = 1e-6

@@ -16,11 +16,12 @@ from pydantic import ValidationError
 from rsearch.spec.errors import Loc, Problem
 from rsearch.spec.eval_checks import check_objective_evaluations
 from rsearch.spec.layer_space import check_layer_space
-from rsearch.spec.metrics import MEAN, resolution_of
+from rsearch.spec.metric_names import MEAN, resolution_of
+from rsearch.spec.model_section import ModelConfig
 from rsearch.spec.names import suggest
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
 from rsearch.spec.pretrained_spec import local_file
-from rsearch.spec.recipe import DistillConfig, ModelConfig, Recipe
+from rsearch.spec.recipe import DistillConfig, Recipe
 from rsearch.spec.scaling import check_scaling
 from rsearch.spec.search import MULTI_OBJECTIVE_ALGORITHMS, Objective, SearchConfig
 from rsearch.spec.space_paths import leaf_paths, leaf_type, set_path

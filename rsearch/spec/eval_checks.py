@@ -8,10 +8,12 @@ so the base recipe's values are every trial's.
 
 from __future__ import annotations
 
+from rsearch.spec.data_section import DataConfig
 from rsearch.spec.errors import Problem
-from rsearch.spec.metrics import AUTO_MAX_CLASSES, metric_info, split_of
+from rsearch.spec.metric_names import metric_info, split_of
+from rsearch.spec.metrics import AUTO_MAX_CLASSES
 from rsearch.spec.names import suggest
-from rsearch.spec.recipe import DataConfig, Recipe
+from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import Objective
 
 

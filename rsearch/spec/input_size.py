@@ -21,10 +21,13 @@ from itertools import product
 from pathlib import Path
 from typing import IO, Any
 
+from rsearch.spec.data_section import DataConfig
 from rsearch.spec.errors import Loc, Problem
+from rsearch.spec.model_section import ARCHITECTURE
 from rsearch.spec.names import _write_atomically, cache_dir
 from rsearch.spec.params import CategoricalParam, FloatParam, IntParam
-from rsearch.spec.recipe import ARCHITECTURE, DataConfig, Recipe
+from rsearch.spec.recipe import Recipe
+from rsearch.spec.resolutions import eval_sizes, train_sizes
 
 AnyParam = FloatParam | IntParam | CategoricalParam
 
@@ -144,18 +147,11 @@ def _probe(keys: list[str]) -> dict[str, Any]:
 def recipe_sizes(data: DataConfig) -> list[int]:
     """Every resolution a recipe trains or evaluates at, smallest first.
 
-    Mirrors rsearch.train.stages (train sizes, and their eval sizes under data.eval_rule),
-    which the spec layer cannot import.
+    The train and eval sizes of rsearch.spec.resolutions (their eval sizes under
+    data.eval_rule, data.eval_resolutions), and data.train_resolutions even with
+    multi_resolution off, which a search space may turn on.
     """
-    train = {data.image_size, *(s.image_size or data.image_size for s in data.progressive)}
-    if data.eval_rule == "fixres":
-        evals = {round(size * data.fixres_ratio) for size in train}
-    else:
-        evals = {data.eval_image_size or data.image_size}
-    # Multi-resolution training and evaluation (ResFormer) add their sets; train_resolutions
-    # even with multi_resolution off, which a search space may turn on.
-    resolutions = {*data.train_resolutions, *data.eval_resolutions}
-    return sorted(train | evals | resolutions)
+    return sorted({*train_sizes(data), *eval_sizes(data), *data.train_resolutions})
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from rsearch.spec.checks import check_pretrained, check_spec, check_teachers
 from rsearch.spec.errors import Loc, Location, Problem, SpecError
@@ -16,8 +16,8 @@ from rsearch.spec.kind import EXTENDS, file_kind
 from rsearch.spec.narrowing import narrowing_problems
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.search import SearchSpec
+from rsearch.spec.sections import validate_sections
 from rsearch.spec.source import Source, deep_merge, load_yaml, parse_yaml, read_yaml
-from rsearch.spec.typewalk import describe_error, tagged_member
 
 MAX_EXTENDED_FILES = 32
 """Most recipe files one load may read through `extends` (shipped files chain two or three);
@@ -106,7 +106,7 @@ def _validated_spec(
     src: Source, problems: list[Problem], warm_starts_ran: bool = False
 ) -> SearchSpec:
     """Validate read spec data section by section plus across sections; raise every problem."""
-    sections, section_problems = _validate_sections(SearchSpec, src.data)
+    sections, section_problems = validate_sections(SearchSpec, src.data)
     problems = problems + section_problems + check_spec(sections, warm_starts_ran=warm_starts_ran)
     _raise_if_any(problems, src)
     spec = SearchSpec.model_validate(src.data)
@@ -134,7 +134,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         message = "a search spec, not a recipe (a spec's recipe is its `base:`)"
         raise SpecError([Problem((), message, src.where.get(()))])
     problems += apply_overrides(src, overrides)
-    sections, section_problems = _validate_sections(Recipe, src.data)
+    sections, section_problems = validate_sections(Recipe, src.data)
     problems += section_problems
     if "distill" in sections:
         problems += check_teachers(sections["distill"])
@@ -347,78 +347,6 @@ def _set_path(data: dict[str, Any], parts: list[str], value: Any) -> Loc:
         node, loc = child, [*loc, key]
     node[parts[0]] = value
     return (*loc, parts[0])
-
-
-def _validate_sections(
-    model: type[BaseModel], data: dict[str, Any]
-) -> tuple[dict[str, Any], list[Problem]]:
-    """Validate each top-level field on its own, so one bad section hides no other problem.
-
-    Returns the sections that validated (defaults filled for absent ones) and the problems.
-    """
-    sections: dict[str, Any] = {}
-    problems: list[Problem] = []
-    for key in data:
-        if key not in model.model_fields:
-            problems.append(describe_error(model, {"type": "extra_forbidden", "loc": (key,)}))
-    for name, info in model.model_fields.items():
-        if name not in data:
-            if info.is_required():
-                problems.append(Problem((name,), "required field is missing"))
-            else:
-                sections[name] = info.get_default(call_default_factory=True)
-            continue
-        tp = _field_type(model, name)
-        value = data[name]
-        if get_origin(info.annotation) is dict and isinstance(value, dict):
-            # One bad entry (a space parameter) must not hide the checks of the others.
-            entry_tp = get_args(info.annotation)[1]
-            entries = {
-                k: _validate_one(entry_tp, v, model, (name, k), problems) for k, v in value.items()
-            }
-            sections[name] = {k: v for k, v in entries.items() if v is not _INVALID}
-        else:
-            checked = _validate_one(tp, value, model, (name,), problems)
-            if checked is _INVALID:
-                checked = _partial(info.annotation, value)
-            if checked is not _INVALID:
-                sections[name] = checked
-    return sections, problems
-
-
-_INVALID = object()
-
-
-def _validate_one(
-    tp: Any, value: Any, model: type[BaseModel], loc: Loc, problems: list[Problem]
-) -> Any:
-    try:
-        return TypeAdapter(tp).validate_python(value)
-    except ValidationError as e:
-        problems += [describe_error(model, dict(err), prefix=loc) for err in e.errors()]
-        return _INVALID
-
-
-def _partial(tp: Any, value: Any) -> Any:
-    """The valid part of an invalid section, defaults standing in for what failed.
-
-    Cross-section checks then still run on what the user wrote correctly.
-    """
-    if not isinstance(value, dict):
-        return _INVALID
-    if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
-        tp = tagged_member(tp, value.get("type"))  # a scheduler: pick the member by its tag
-        if tp is None:
-            return _INVALID
-    known = {k: v for k, v in value.items() if k in tp.model_fields}
-    sections, _ = _validate_sections(tp, known)
-    return tp.model_construct(**sections)
-
-
-def _field_type(model: type[BaseModel], name: str) -> Any:
-    info = model.model_fields[name]
-    # The FieldInfo carries constraints and the union discriminator.
-    return Annotated[info.annotation, info]
 
 
 def _raise_if_any(problems: list[Problem], src: Source | None) -> None:

@@ -2,239 +2,26 @@
 
 Every knob the seed papers vary is a field here, named after the paper's or timm's term, so a
 search space addresses it by a dotted path (`optim.lr`, `augment.mixup`). Component names
-(models, optimizers) are timm's and are checked against the installed timm.
+(models, optimizers) are timm's and are checked against the installed timm. The model and
+data sections live in their own modules (rsearch.spec.model_section, rsearch.spec.data_section).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from rsearch.spec import layers, pretrained_spec
 from rsearch.spec.base import Strict
-from rsearch.spec.metrics import split_name
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.model_section import ModelConfig
 from rsearch.spec.names import check_model_name, check_optimizer_name
 from rsearch.spec.stream_limits import shard_refusal
 from rsearch.spec.strength import apply_strength
 
-DatasetKind = Literal["digits", "synthetic", "image_folder", "cifar10", "cifar100", "shards"]
 Precision = Literal["fp32", "bf16", "fp16"]
 RANDAUGMENT_INCREASING_MAX = 10
 """Highest magnitude timm's severity-increasing RandAugment ops are defined for."""
-
-
-class ModelConfig(Strict):
-    """Architecture: a timm model and the ResNet-family scaling knobs."""
-
-    name: str = "resnet18"
-    """timm model name (`timm.list_models()`), built with pretrained=False."""
-    drop_rate: float = Field(0.0, ge=0.0, lt=1.0)
-    """Dropout before the classifier."""
-    drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0)
-    """Stochastic depth: the drop probability of the last block (linear in depth)."""
-    small_stem: bool = False
-    """Replace the stem with a 3x3 stride-1 conv and no max-pool (for 32-64 px inputs)."""
-    depth_multiplier: float = Field(1.0, gt=0.0, le=8.0)
-    """Multiplies the blocks per stage (ResNet family; rounded up, at least 1 a stage)."""
-    width_multiplier: float = Field(1.0, gt=0.0, le=8.0)
-    """Multiplies the channels of every stage (ResNet family)."""
-    layers: list[int] | None = None
-    """Explicit blocks per stage, e.g. [3, 24, 36, 3] (ResNet-RS-200); overrides depth."""
-    pretrained: str | None = None
-    """Local weights file to start from (fine-tuning): a timm checkpoint (a state dict, or one
-    under `state_dict`/`state_dict_ema`/`model`) or an rsearch checkpoint (file or directory).
-    Nothing is downloaded. A classifier for another class count is re-made. A relative path
-    is made absolute against the working directory when the recipe is read."""
-    frozen_stages: int | None = Field(None, ge=0, le=4)
-    """Fine-tuning: freeze the stem (0) and the first N stages (1-4) of a ResNet-family model:
-    no gradients, batch norm on its running statistics; null freezes nothing."""
-    patch_size: int | None = Field(None, ge=1, le=256)
-    """Patch size of a ViT or MLP-Mixer (timm's vision_transformer and mlp_mixer families);
-    defaults to the model's own. Must divide every image size of the run (4 px at 32 px)."""
-    norm_layer: str | None = None
-    """timm norm layer replacing the model's own (batchnorm, groupnorm, evonorm_s0, ...; see
-    rsearch.spec.layers for which model families take which); null keeps the model's."""
-    norm_groups: int | None = Field(None, ge=1)
-    """Groups of a grouped norm_layer (groupnorm, evonorm_s*); null is timm's 32."""
-    act_layer: str | None = None
-    """timm activation replacing the model's own (relu, silu, gelu, mish, ...); null keeps it."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _renamed_checkpoint(cls, data: Any) -> Any:
-        return pretrained_spec.renamed_checkpoint(data)
-
-    @field_validator("pretrained", mode="before")
-    @classmethod
-    def _local_file(cls, value: Any) -> Any:
-        return pretrained_spec.local_file(value)
-
-    @field_validator("norm_layer")
-    @classmethod
-    def _accepted_norm(cls, norm: str | None, info: ValidationInfo) -> str | None:
-        layers.check_norm_name(norm)
-        problem = layers.norm_problem(info.data["name"], norm) if "name" in info.data else None
-        if problem:
-            raise ValueError(problem)
-        return norm
-
-    @field_validator("norm_groups")
-    @classmethod
-    def _grouped_norm(cls, groups: int | None, info: ValidationInfo) -> int | None:
-        problem = layers.groups_problem(info.data.get("norm_layer"), groups)
-        if problem and "norm_layer" in info.data:
-            raise ValueError(problem)
-        return groups
-
-    @field_validator("act_layer")
-    @classmethod
-    def _accepted_act(cls, act: str | None, info: ValidationInfo) -> str | None:
-        layers.check_act_name(act)
-        if "name" in info.data and "norm_layer" in info.data:
-            problem = layers.act_problem(info.data["name"], info.data["norm_layer"], act)
-            if problem:
-                raise ValueError(problem)
-        return act
-
-    @field_validator("name")
-    @classmethod
-    def _known_model(cls, name: str) -> str:
-        return check_model_name(name)
-
-    @field_validator("layers")
-    @classmethod
-    def _positive_layers(cls, layers: list[int] | None) -> list[int] | None:
-        if layers is not None and (not layers or any(n < 1 for n in layers)):
-            raise ValueError("layers must list at least one stage, each with >= 1 block")
-        return layers
-
-
-class Stage(Strict):
-    """A stretch of training at a lower fidelity: smaller images and/or less data.
-
-    Stages run in order from the first epoch; epochs after the last stage train at
-    `data.image_size` on the whole training set. A trial stopped after a stage has spent that
-    stage's (smaller) compute, which is what a compute-unit scheduler counts (FFCV's
-    progressive resizing, ResNet-RS's low-resolution early epochs).
-    """
-
-    epochs: int = Field(ge=1)
-    """Epochs trained in this stage."""
-    image_size: int | None = Field(None, ge=8, le=1024)
-    """Train resolution of the stage; defaults to data.image_size."""
-    fraction: float | None = Field(None, gt=0.0, le=1.0)
-    """Share of the training set (of data.fraction's subset) seen in the stage; defaults to all
-    of it. Subsets are nested: a later, larger stage keeps the earlier stage's images."""
-
-
-class DataConfig(Strict):
-    """Where the images come from and how they are batched."""
-
-    dataset: DatasetKind = "digits"
-    """digits (bundled), synthetic, image_folder (train/ and val/ class folders), cifar10/100,
-    shards (`rsearch data pack` output, streamed)."""
-    path: str | None = None
-    """Directory of an image_folder or of CIFAR python batches; of shards, also an s3:// or
-    gs:// URI."""
-    image_size: int = Field(32, ge=8, le=1024)
-    """Train resolution in pixels."""
-    eval_image_size: int | None = Field(None, ge=8, le=1024)
-    """Test resolution (defaults to image_size); RSB A3 trains at 160 and tests at 224."""
-    crop_pct: float = Field(1.0, gt=0.0, le=1.0)
-    """Center-crop fraction at evaluation (timm's crop_pct)."""
-    batch_size: int = Field(64, ge=1)
-    """Global batch size across all workers of a trial."""
-    fraction: float = Field(1.0, gt=0.0, le=1.0)
-    """Use this stratified fraction of the training set (the budget knob of fast searches)."""
-    num_classes: int = Field(10, ge=2)
-    """Classes of the synthetic dataset (other datasets know their own)."""
-    synthetic_size: int = Field(1024, ge=1)
-    """Training images of the synthetic dataset."""
-    num_workers: int = Field(0, ge=0)
-    """Loader processes for streamed datasets (in-memory ones need none)."""
-    progressive: list[Stage] = Field(default_factory=list)
-    """Low-fidelity stages trained first (progressive resizing / data fraction), in order."""
-    eval_rule: Literal["final", "fixres"] = "final"
-    """Evaluate at the final resolution (eval_image_size or image_size) every epoch, or, with
-    fixres, at the current train resolution times fixres_ratio (FixRes's train/test ratio)."""
-    fixres_ratio: float = Field(1.15, ge=1.0, le=2.0)
-    """Test-to-train resolution ratio of the fixres eval rule."""
-    train_resolutions: list[Annotated[int, Field(ge=8, le=1024)]] = Field(default_factory=list)
-    """Multi-resolution training (ResFormer): each step trains at a resolution drawn uniformly
-    from this set (seeded by the recipe's seed and the epoch, so a resumed run draws the same
-    sequence); empty trains every step at image_size. In-memory data only; not combined with
-    progressive (which fixes each epoch's resolution)."""
-    multi_resolution: bool = True
-    """Use train_resolutions; false trains at image_size only. A search compares single- and
-    multi-resolution training by this switch (categorical choices are scalars, not lists)."""
-    eval_resolutions: list[Annotated[int, Field(ge=8, le=1024)]] = Field(default_factory=list)
-    """Test resolutions evaluated every epoch besides the usual one, each reported as
-    val_top1@N and val_loss@N, with val_top1@mean their average; empty evaluates none."""
-    one_vs_rest: int | None = Field(None, ge=0)
-    """Make the task binary: this class (by index: digit 3 of digits, the n-th class folder
-    in sorted order) becomes class 1, every other class 0; unset keeps the dataset's classes."""
-    positive_class: Literal[0, 1] = 1
-    """The positive class of a two-class task (AUC, F1, sensitivity, specificity)."""
-    threshold: float = Field(0.5, ge=0.0, le=1.0)
-    """A two-class image is predicted positive when its positive-class probability is at least
-    this (balanced accuracy, F1, sensitivity, specificity)."""
-    class_metrics: bool | None = None
-    """Report AUC, balanced accuracy, F1 (and, for two classes, sensitivity and specificity)
-    every epoch; null reports them for tasks of at most 100 classes. They gather every
-    evaluated image's class probabilities from all workers and cost tens of milliseconds an
-    evaluation on a few classes, but ~36 s on 50,000 images of 1000 classes (one CPU core)."""
-    eval_splits: dict[str, str] = Field(default_factory=dict)
-    """Extra evaluation sets (out-of-distribution robustness): name -> image folder of class
-    subfolders named as the training classes; each evaluated every epoch and reported as
-    <name>_top1, <name>_loss, <name>_auc, ... (the val_ metrics' family)."""
-    sampler: Literal["uniform", "balanced"] = "uniform"
-    """Training order: uniform (each image once an epoch), or balanced (an epoch's worth of
-    draws with replacement, each class drawn equally often; for imbalanced data)."""
-    val_fraction: float | None = Field(None, gt=0.0, lt=1.0)
-    """image_folder without a val/ folder: carve this stratified fraction of train/ as the
-    validation split (class proportions kept); null needs a val/ folder."""
-    split_seed: int = 0
-    """Seed of the val_fraction carve. Not the recipe seed: trials of a search that vary the
-    seed still share one split, so their validation scores compare."""
-
-    @model_validator(mode="after")
-    def _path_when_needed(self) -> DataConfig:
-        if self.dataset in ("image_folder", "cifar10", "cifar100", "shards") and not self.path:
-            raise ValueError(f"dataset {self.dataset!r} needs data.path")
-        return self
-
-    @field_validator("eval_splits")
-    @classmethod
-    def _split_names(cls, splits: dict[str, str]) -> dict[str, str]:
-        for name, folder in splits.items():
-            split_name(name)
-            if not folder:
-                raise ValueError(f"evaluation split {name!r} needs a folder path")
-        return splits
-
-    @model_validator(mode="after")
-    def _resolution_sets(self) -> DataConfig:
-        for name in ("train_resolutions", "eval_resolutions"):
-            sizes = getattr(self, name)
-            if len(set(sizes)) != len(sizes):
-                raise ValueError(f"data.{name} repeats a resolution: {sizes}")
-        if self.train_resolutions and self.progressive:
-            raise ValueError(
-                "data.train_resolutions cannot be combined with data.progressive: progressive "
-                "fixes each epoch's resolution, train_resolutions draws each step's; use one"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _carve_image_folders_only(self) -> DataConfig:
-        if self.val_fraction is not None and self.dataset != "image_folder":
-            raise ValueError(
-                f"data.val_fraction carves a validation split from an image_folder's train/; "
-                f"dataset {self.dataset!r} brings its own validation split"
-            )
-        return self
 
 
 class OptimConfig(Strict):
@@ -541,28 +328,3 @@ class Recipe(Strict):
                 return (stage.image_size or self.data.image_size, stage.fraction or 1.0)
             start += stage.epochs
         return self.data.image_size, 1.0
-
-
-ARCHITECTURE = (
-    "name",
-    "small_stem",
-    "depth_multiplier",
-    "width_multiplier",
-    "layers",
-)
-"""The model fields that shape the architecture. Dropout and stochastic depth scale
-activations (no multiply-add is counted for them) and weights do not change a count."""
-
-
-LAYER_FIELDS = ("patch_size", "norm_layer", "norm_groups", "act_layer")
-"""Model fields that swap layers or patches: part of the architecture when set (unset, they
-leave the keys of speeds and costs recorded before they existed unchanged)."""
-
-
-def architecture(model: ModelConfig) -> str:
-    """The fields of a model section that shape its architecture, as JSON."""
-    fields = model.model_dump(mode="json", include=set(ARCHITECTURE + LAYER_FIELDS))
-    for name in LAYER_FIELDS:
-        if fields[name] is None:
-            del fields[name]
-    return json.dumps(fields, sort_keys=True)

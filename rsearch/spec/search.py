@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from rsearch.spec.base import Strict
-from rsearch.spec.metrics import check_objective_metric, natural_direction
+from rsearch.spec.metric_names import check_objective_metric, natural_direction
 from rsearch.spec.params import Param
 from rsearch.spec.recipe import Recipe
 from rsearch.spec.scaling import Constraints, NoScaling, Strategy

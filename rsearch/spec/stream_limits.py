@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rsearch.spec.recipe import DataConfig, LossConfig
+    from rsearch.spec.data_section import DataConfig
+    from rsearch.spec.recipe import LossConfig
 
 
 def shard_refusal(data: DataConfig, loss: LossConfig) -> str | None:

@@ -14,15 +14,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from rsearch.spec.recipe import DataConfig
+from rsearch.spec.data_section import DataConfig
 from rsearch.train.errors import TrainInputError
-from rsearch.train.sources import (
-    Source,
-    _folder_classes,  # sources.py is at its size limit: its folder listing is reused here
-    _list_images,
-    folder_files,
-    take,
-)
+from rsearch.train.sources import folder_classes, folder_files, list_images
+from rsearch.train.splits import Source, take
 
 
 def folder_source(cfg: DataConfig, root: Path) -> Source:
@@ -46,8 +41,8 @@ def folder_source(cfg: DataConfig, root: Path) -> Source:
     if has_val:
         return folder_files(root)
     assert cfg.val_fraction is not None
-    classes = _folder_classes(root, "train")
-    images = _list_images(root / "train", classes)
+    classes = folder_classes(root, "train")
+    images = list_images(root / "train", classes)
     train, val = stratified_carve(np.asarray(images.labels), cfg.val_fraction, cfg.split_seed)
     return Source(take(images, train), take(images, val), len(classes))
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rsearch.spec.data_section import DataConfig
 from rsearch.spec.metrics import AUTO_MAX_CLASSES
-from rsearch.spec.recipe import DataConfig
 from rsearch.train.distributed import DistContext, gather_objects
 
 CLASS_METRICS = ("auc", "balanced_acc", "f1")

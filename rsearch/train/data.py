@@ -22,45 +22,25 @@ from typing import Protocol
 import numpy as np
 import torch
 from PIL import Image
-from timm.data.distributed_sampler import RepeatAugSampler
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, Dataset
 
-from rsearch.spec.recipe import DataConfig, Recipe
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.recipe import Recipe
+from rsearch.spec.resolutions import eval_sizes, train_sizes
 from rsearch.train.augment import pil_eval_transform, pil_train_transform
 from rsearch.train.balance import balanced_sampler
 from rsearch.train.distributed import DistContext
 from rsearch.train.errors import TrainInputError
-from rsearch.train.sources import (
-    ImageArray,
-    ImageFiles,
-    Source,
-    Split,
-    decode_all,
-    load_source,
-    nested_subset,
-    open_rgb,
-)
-from rsearch.train.stages import (
-    EpochFidelity,
-    eval_sizes,
-    fidelity_at,
-    stretches,
-    train_sizes,
-)
+from rsearch.train.orders import IndexOrder, SubsetOrder, set_sampler_epoch, train_sampler
+from rsearch.train.sources import decode_all, load_source, open_rgb
+from rsearch.train.splits import ImageArray, ImageFiles, Source, Split, nested_subset
+from rsearch.train.stages import EpochFidelity, fidelity_at, stretches
 
 MAX_IN_MEMORY_IMAGES = 20_000
 """Image folders with more training images than this stream through loader workers."""
 
 MAX_IN_MEMORY_BYTES = 2 * 2**30
 """...as do image folders whose decoded training images would take more memory than this."""
-
-
-class IndexOrder(Protocol):
-    """The image indices one rank visits in an epoch (a torch sampler or a list)."""
-
-    def __iter__(self) -> Iterator[int]: ...
-
-    def __len__(self) -> int: ...
 
 
 class Batches(Protocol):
@@ -189,56 +169,6 @@ class StreamBatches:
             )
 
 
-class SubsetOrder:
-    """A sampler over positions 0..n-1 of a subset, yielding the subset's image indices."""
-
-    def __init__(self, positions: IndexOrder, indices: np.ndarray):
-        self.positions = positions
-        self.indices = indices.tolist()
-
-    def __len__(self) -> int:
-        return len(self.positions)
-
-    def __iter__(self) -> Iterator[int]:
-        return (self.indices[i] for i in self.positions)
-
-    def set_epoch(self, epoch: int) -> None:
-        set_sampler_epoch(self.positions, epoch)
-
-
-def set_sampler_epoch(sampler: object, epoch: int) -> None:
-    """Select an epoch's order on the samplers that derive it from the epoch (distributed)."""
-    if isinstance(sampler, SubsetOrder | DistributedSampler | RepeatAugSampler):
-        sampler.set_epoch(epoch)
-
-
-class _Sized(Dataset[int]):
-    """A stand-in dataset of a given length: torch's samplers only ask for len()."""
-
-    def __init__(self, size: int):
-        self.size = size
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index: int) -> int:
-        return index
-
-
-class _SeededRepeatAugSampler(RepeatAugSampler):
-    """timm's RepeatAugSampler, whose order depends on the epoch only, offset by the seed."""
-
-    def __init__(self, size: int, ctx: DistContext, repeats: int, seed: int):
-        super().__init__(
-            range(size), num_replicas=ctx.world_size, rank=ctx.rank, num_repeats=repeats
-        )
-        self.seed = seed
-
-    def set_epoch(self, epoch: int) -> None:
-        # Distinct seeds must give distinct orders, as with DistributedSampler(seed=...).
-        super().set_epoch(self.seed * 1_000_003 + epoch)
-
-
 def per_rank_batch(cfg: DataConfig, ctx: DistContext) -> int:
     """This rank's share of the global batch.
 
@@ -268,20 +198,6 @@ def streams(cfg: DataConfig, train: Split) -> bool:
         cfg.num_workers > 0
         or len(train) > MAX_IN_MEMORY_IMAGES
         or len(train) * 3 * side * side > MAX_IN_MEMORY_BYTES
-    )
-
-
-def _train_sampler(
-    size: int, recipe: Recipe, ctx: DistContext, order: torch.Generator | None
-) -> IndexOrder:
-    repeats = recipe.augment.repeated_aug
-    if not ctx.enabled:
-        # Built without drawing: the order generator advances only when an epoch iterates.
-        return RandomSampler(range(size), generator=order)
-    if repeats > 1:
-        return _SeededRepeatAugSampler(size, ctx, repeats, recipe.seed)
-    return DistributedSampler(
-        _Sized(size), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=recipe.seed
     )
 
 
@@ -331,7 +247,7 @@ class BatchMaker:
         if self.recipe.data.sampler == "balanced":  # balanced over the share's own classes
             positions = balanced_sampler(labels, self.recipe.seed, self.ctx, self.order)
         else:
-            positions = _train_sampler(len(labels), self.recipe, self.ctx, self.order)
+            positions = train_sampler(len(labels), self.recipe, self.ctx, self.order)
         return positions if subset is None else SubsetOrder(positions, subset)
 
     def train(self, share: float, size: int) -> Batches:

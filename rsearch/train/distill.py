@@ -23,12 +23,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from rsearch.spec.recipe import DistillConfig, Recipe, TeacherConfig
+from rsearch.spec.resolutions import train_sizes
 from rsearch.train.checkpoint import FORMAT, checkpoint_file, load_file, model_state
 from rsearch.train.data import DataBundle, MemoryBatches
 from rsearch.train.errors import TrainInputError
 from rsearch.train.model import build_model
 from rsearch.train.runtime import autocast
-from rsearch.train.stages import train_sizes
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from torch.utils.data import DataLoader
 
-from rsearch.spec.metrics import at_split
-from rsearch.spec.recipe import DataConfig, Recipe
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.metric_names import at_split
+from rsearch.spec.recipe import Recipe
 from rsearch.train.augment import pil_eval_transform
 from rsearch.train.classify_metrics import Scores, class_metrics, class_metrics_on
 from rsearch.train.data import (
@@ -29,8 +30,8 @@ from rsearch.train.data import (
 from rsearch.train.distributed import DistContext
 from rsearch.train.errors import TrainInputError
 from rsearch.train.one_vs_rest import binary_labels
-from rsearch.train.sources import IMAGE_EXTENSIONS, ImageFiles, decode_all
-from rsearch.train.sources import _folder_classes as folder_classes
+from rsearch.train.sources import IMAGE_EXTENSIONS, decode_all, folder_classes
+from rsearch.train.splits import ImageFiles
 from rsearch.train.sums import EvalSums
 
 

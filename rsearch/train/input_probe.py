@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from rsearch.spec.recipe import ModelConfig, Recipe
+from rsearch.spec.model_section import ModelConfig
+from rsearch.spec.recipe import Recipe
 from rsearch.train.model import build_model
 from rsearch.train.vit import patch_family
 

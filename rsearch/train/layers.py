@@ -22,7 +22,7 @@ from timm.models.resnetv2 import ResNetV2
 from torch import nn
 
 from rsearch.spec import layers
-from rsearch.spec.recipe import ModelConfig
+from rsearch.spec.model_section import ModelConfig
 from rsearch.train.errors import TrainInputError
 
 FAMILY_CLASSES: dict[str, type[nn.Module]] = {"resnet": ResNet, "resnetv2": ResNetV2}

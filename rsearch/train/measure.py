@@ -31,9 +31,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from rsearch.spec.recipe import Recipe
+from rsearch.spec.resolutions import final_eval_size
 from rsearch.train.quant import float_layers, gbops, model_mbit, quantiser_parameters
 from rsearch.train.runtime import autocast, synchronize
-from rsearch.train.stages import final_eval_size
 
 INFER_BATCH = 64
 """Batch of the throughput measurement: fixed, so trials with different training batches

@@ -10,7 +10,8 @@ from timm.layers import make_divisible
 from timm.models.resnet import ResNet
 from torch import nn
 
-from rsearch.spec.recipe import ModelConfig, Recipe
+from rsearch.spec.model_section import ModelConfig
+from rsearch.spec.recipe import Recipe
 from rsearch.train.errors import TrainInputError
 from rsearch.train.factory import create
 from rsearch.train.finetune import freeze_stages

@@ -4,7 +4,7 @@ Training draws each step's resolution from data.train_resolutions (rsearch.train
 resolution_draws); in-memory batches are cropped and resized on the device, so a step's
 resolution is only the choice of its transform. Evaluation runs the model at each of
 data.eval_resolutions every epoch, besides the usual evaluation, and reports each one under its
-own name (rsearch.spec.metrics.at_resolution).
+own name (rsearch.spec.metric_names.at_resolution).
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rsearch.spec.metrics import MEAN, at_resolution
+from rsearch.spec.metric_names import MEAN, at_resolution
 from rsearch.spec.recipe import Recipe
+from rsearch.spec.resolutions import step_resolutions
 from rsearch.train.augment import EvalTransform, TrainTransform
 from rsearch.train.data import Batches, DataBundle
 from rsearch.train.errors import TrainInputError
-from rsearch.train.stages import resolution_draws, step_resolutions
+from rsearch.train.stages import resolution_draws
 from rsearch.train.sums import EvalSums
 
 

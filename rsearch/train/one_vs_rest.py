@@ -6,9 +6,9 @@ The chosen class becomes class 1 and every other class 0 (digits with one_vs_res
 
 from __future__ import annotations
 
-from rsearch.spec.recipe import DataConfig
+from rsearch.spec.data_section import DataConfig
 from rsearch.train.errors import TrainInputError
-from rsearch.train.sources import ImageArray, ImageFiles, Source, Split
+from rsearch.train.splits import ImageArray, ImageFiles, Source, Split
 
 
 def binary_labels(split: Split, positive: int) -> Split:

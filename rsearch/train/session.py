@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from rsearch.spec.recipe import Recipe
+from rsearch.spec.resolutions import eval_sizes, final_eval_size, train_sizes
 from rsearch.train.augment import EvalTransform, Normalize, TrainTransform, build_randaugment
 from rsearch.train.balance import class_weights
 from rsearch.train.checkpoint import (
@@ -50,13 +51,7 @@ from rsearch.train.runtime import (
     seed_everything,
 )
 from rsearch.train.sources import count_classes
-from rsearch.train.stages import (
-    EpochFidelity,
-    eval_sizes,
-    fidelity_at,
-    final_eval_size,
-    train_sizes,
-)
+from rsearch.train.stages import EpochFidelity, fidelity_at
 from rsearch.train.step import TrainStep
 
 CHECKPOINT_VERSION = 1

@@ -25,11 +25,13 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from rsearch.spec.recipe import DataConfig, Recipe
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.recipe import Recipe
 from rsearch.train.augment import pil_eval_transform, pil_train_transform
-from rsearch.train.data import Batches, BatchMaker, DataBundle, IndexOrder, per_rank_batch
+from rsearch.train.data import Batches, BatchMaker, DataBundle, per_rank_batch
 from rsearch.train.distributed import DistContext
 from rsearch.train.errors import TrainInputError
+from rsearch.train.orders import IndexOrder
 from rsearch.train.shards import (
     ShardIndex,
     ShardInfo,
@@ -40,7 +42,7 @@ from rsearch.train.shards import (
     open_file,
     read_index,
 )
-from rsearch.train.sources import ImageFiles, Source
+from rsearch.train.splits import ImageFiles, Source
 from rsearch.train.stages import fidelity_at
 
 SHUFFLE_BUFFER = 512

@@ -32,7 +32,8 @@ from PIL import Image
 
 from rsearch.machine import node_dir
 from rsearch.train.errors import TrainInputError
-from rsearch.train.sources import SPLIT_SEED, folder_files, open_rgb
+from rsearch.train.sources import folder_files, open_rgb
+from rsearch.train.splits import SPLIT_SEED
 
 INDEX = "index.json"
 FORMAT = "rsearch-shards/1"

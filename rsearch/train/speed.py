@@ -4,7 +4,7 @@ The timing itself is rsearch.train.measure's (its docstring states the protocol)
 decides when it runs, so that every trial of one architecture reports the same numbers.
 
 - **Key.** A measurement is good for one SpeedKey: the architecture (the model fields that
-  shape the network, rsearch.spec.recipe.ARCHITECTURE) and its class count, the evaluation
+  shape the network, rsearch.spec.model_section.ARCHITECTURE) and its class count, the evaluation
   resolution, the inference batch, the autocast dtype, the memory layout, the device kind
   ('cpu' or the GPU's name) and the CPU threads torch uses.
 - **Two caches** (rsearch.cache.JsonCache files, replaced atomically): the run's own
@@ -44,7 +44,7 @@ import torch
 
 from rsearch.cache import JsonCache
 from rsearch.machine import device_name, node_dir
-from rsearch.spec.recipe import architecture
+from rsearch.spec.model_section import architecture
 from rsearch.train.measure import INFER_BATCH, inference_speed
 from rsearch.train.quant import quant_key
 from rsearch.train.runtime import synchronize
@@ -73,7 +73,7 @@ class SpeedKey:
     """Everything an inference speed depends on, but the hardware."""
 
     model: str
-    """The architecture (rsearch.spec.recipe.architecture), as JSON."""
+    """The architecture (rsearch.spec.model_section.architecture), as JSON."""
     num_classes: int
     image_size: int
     batch: int

@@ -1,6 +1,7 @@
 """The resolutions a run trains and evaluates at: data.progressive's stage of each epoch and
 the stretches of epochs a schedule restarted at each stage spans, data.train_resolutions'
-draw for each step, and data.eval_resolutions.
+draw for each step. The sets of train and eval sizes of a data section are the spec layer's
+(rsearch.spec.resolutions), which spec validation reads too.
 
 Pure functions of the recipe (no torch), so the data, the transforms, the LR schedule and the
 compute accounting all read an epoch's resolutions from one place.
@@ -11,7 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from rsearch.spec.recipe import DataConfig, Recipe
+from rsearch.spec.recipe import Recipe
+from rsearch.spec.resolutions import eval_size_for, step_resolutions
 
 
 @dataclass(frozen=True)
@@ -26,40 +28,6 @@ class EpochFidelity:
     """Evaluation resolution in pixels (data.eval_rule)."""
     stage: int | None
     """Index of the epoch's data.progressive stage; None after the last stage."""
-
-
-def eval_size_for(cfg: DataConfig, train_size: int) -> int:
-    """The evaluation resolution of an epoch trained at train_size, under data.eval_rule.
-
-    final: data.eval_image_size (or image_size) whatever the stage; fixres: the train
-    resolution times data.fixres_ratio (FixRes: test a little larger than the train crops).
-    """
-    if cfg.eval_rule == "fixres":
-        return round(train_size * cfg.fixres_ratio)
-    return cfg.eval_image_size or cfg.image_size
-
-
-def final_eval_size(cfg: DataConfig) -> int:
-    """The resolution the finished model is evaluated (and its speed measured) at."""
-    return eval_size_for(cfg, cfg.image_size)
-
-
-def train_sizes(cfg: DataConfig) -> list[int]:
-    """Every training resolution of a recipe, smallest first (data.image_size included)."""
-    stages = (s.image_size or cfg.image_size for s in cfg.progressive)
-    return sorted({cfg.image_size, *stages, *step_resolutions(cfg)})
-
-
-def eval_sizes(cfg: DataConfig) -> list[int]:
-    """Every evaluation resolution of a recipe, smallest first (data.eval_resolutions too)."""
-    stages = sorted({cfg.image_size, *(s.image_size or cfg.image_size for s in cfg.progressive)})
-    return sorted({*(eval_size_for(cfg, size) for size in stages), *cfg.eval_resolutions})
-
-
-def step_resolutions(cfg: DataConfig) -> list[int]:
-    """The set each training step draws its resolution from, smallest first; empty when every
-    step trains at the epoch's resolution (no data.train_resolutions, or multi_resolution off)."""
-    return sorted(cfg.train_resolutions) if cfg.multi_resolution else []
 
 
 def resolution_draws(recipe: Recipe, epoch: int, steps: int) -> list[int]:

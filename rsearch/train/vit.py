@@ -22,9 +22,9 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from rsearch.spec.recipe import Recipe
+from rsearch.spec.resolutions import eval_sizes, train_sizes
 from rsearch.train.errors import TrainInputError
 from rsearch.train.factory import create
-from rsearch.train.stages import eval_sizes, train_sizes
 
 Family = Literal["vit", "mixer"]
 

@@ -3,7 +3,7 @@
 The extension's trials are proposed by the search's own Optuna study (the journal in the run
 directory), so the sampler conditions on every earlier trial, and each gets the next Optuna
 number. They run as a Tune experiment of their own inside the run's (`extend-<k>/`, see
-`rsearch.tune.driver.TuneExperiment`), whose trials are recorded as children of the search's
+`rsearch.tune.tuner.TuneExperiment`), whose trials are recorded as children of the search's
 MLflow parent run, which reopens and is closed again with the best trial of the whole study.
 What the extension changed is appended to the run directory's `extensions.jsonl`; from then on
 its spec is the search's (`rundir.open_run`), so `best`, `report` and `resume` follow it.
@@ -32,13 +32,12 @@ from rsearch.tune.capacity import concurrency
 from rsearch.tune.cluster import connect
 from rsearch.tune.driver import (
     RunInfo,
-    TuneExperiment,
     check_storage,
     fit_search,
-    make_tuner,
     publish_records,
     tracking_callbacks,
 )
+from rsearch.tune.tuner import TuneExperiment, make_tuner
 
 
 def extend_search(

@@ -22,7 +22,7 @@ from rsearch.rundir import (
     TUNE_TRIAL_ID_ATTR,
     TrialBook,
 )
-from rsearch.spec.metrics import is_summary
+from rsearch.spec.metric_names import is_summary
 from rsearch.spec.scaling import recipe_params
 from rsearch.spec.search import SearchSpec
 from rsearch.tune.budget import budget_check

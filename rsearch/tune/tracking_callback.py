@@ -18,7 +18,7 @@ from rsearch.rundir import (
     open_study,
     read_compute,
 )
-from rsearch.spec.metrics import reported_only
+from rsearch.spec.metric_names import reported_only
 from rsearch.tracking.compute import compute_on_parent
 from rsearch.tune.kill_points import kill_point
 from rsearch.tune.optuna_searcher import OPTUNA_TRIAL, PARAMS

@@ -18,7 +18,8 @@ from rsearch.spec.search import Resources
 from rsearch.train.data import MemoryBatches
 from rsearch.train.measure import epoch_fidelity, forward_flops, train_flops
 from rsearch.train.model import build_model
-from rsearch.train.sources import ImageArray, load_source, stratified_subset
+from rsearch.train.sources import load_source
+from rsearch.train.splits import ImageArray, stratified_subset
 from tests.plan.helpers import SECONDS_PER_IMAGE, ConstantSpeed
 
 

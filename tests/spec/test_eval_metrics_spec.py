@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from rsearch.report.labels import metric_label
 from rsearch.spec import SpecError, load_spec
-from rsearch.spec.metrics import is_summary, metric_info, natural_direction, split_of
-from rsearch.spec.recipe import DataConfig
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.metric_names import is_summary, metric_info, natural_direction, split_of
 from rsearch.tracking.entities import metric_key
 
 SPEC = """\

@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from rsearch.spec import Recipe, parse_spec_text
-from rsearch.spec.recipe import AugmentConfig, DataConfig, LossConfig
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.recipe import AugmentConfig, LossConfig
 from rsearch.spec.strength import strength_table
 from rsearch.tune.sample import sample_trials
 

@@ -81,7 +81,7 @@ def test_report_labels_come_from_the_table() -> None:
 
 
 def test_trial_summary_is_the_tables_summary_entries() -> None:
-    from rsearch.spec.metrics import is_summary
+    from rsearch.spec.metric_names import is_summary
     from rsearch.tune import optuna_searcher
 
     # The searcher asks the table which of a result's metrics to keep (val_top1@48 included).
@@ -115,7 +115,7 @@ def test_table_imports_no_heavy_library() -> None:
 
 
 def test_reported_only_keeps_the_trainers_metrics() -> None:
-    from rsearch.spec.metrics import reported_only
+    from rsearch.spec.metric_names import reported_only
 
     result = {"val_top1": 90.0, "epoch": 2, "time_total_s": 12.5, "pid": 7, "trial_id": "t"}
     assert reported_only(result) == {"val_top1": 90.0, "epoch": 2}

@@ -9,14 +9,14 @@ from pydantic import ValidationError
 
 from rsearch.report.labels import metric_label
 from rsearch.spec import SpecError, load_spec
-from rsearch.spec.metrics import (
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.metric_names import (
     check_objective_metric,
     is_summary,
     metric_info,
     natural_direction,
     reported_only,
 )
-from rsearch.spec.recipe import DataConfig
 
 SPEC = """\
 name: t

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rsearch.spec.recipe import DataConfig
+from rsearch.spec.data_section import DataConfig
 from rsearch.train import TrainInputError
 from rsearch.train.sources import load_source
 from tests.cli.helpers import invoke

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from rsearch.spec import Recipe
-from rsearch.spec.recipe import DataConfig
+from rsearch.spec.data_section import DataConfig
 from rsearch.train import TrainInputError
 from rsearch.train.data import DataBundle, MemoryBatches, StreamBatches, build_data, per_rank_batch
 from rsearch.train.distributed import DistContext
-from rsearch.train.sources import load_source, stratified_subset
+from rsearch.train.sources import load_source
+from rsearch.train.splits import stratified_subset
 from tests.train.train_helpers import RecipeFactory, write_cifar, write_image_folder
 
 CPU = torch.device("cpu")

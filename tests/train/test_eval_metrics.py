@@ -15,8 +15,8 @@ import torch
 import torch.multiprocessing as mp
 from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score, roc_auc_score
 
-from rsearch.spec.metrics import metric_info
-from rsearch.spec.recipe import DataConfig
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.metric_names import metric_info
 from rsearch.train import TrainInputError, fit
 from rsearch.train.classify_metrics import Scores, class_metrics
 from rsearch.train.distributed import DistContext

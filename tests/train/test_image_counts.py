@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from rsearch.spec.recipe import DataConfig
+from rsearch.spec.data_section import DataConfig
 from rsearch.train import TrainInputError
-from rsearch.train.sources import ImageCounts, count_images, load_source, stratified_subset
+from rsearch.train.image_counts import ImageCounts, count_images
+from rsearch.train.sources import load_source
+from rsearch.train.splits import stratified_subset
 
 STAGES = [{"epochs": 1, "image_size": 16, "fraction": 0.25}, {"epochs": 1, "fraction": 0.6}]
 

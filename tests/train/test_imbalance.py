@@ -13,15 +13,18 @@ from scipy.stats import chisquare
 from sklearn.datasets import load_digits
 from sklearn.utils.class_weight import compute_class_weight
 
-from rsearch.spec.recipe import DataConfig, LossConfig
+from rsearch.spec.data_section import DataConfig
+from rsearch.spec.recipe import LossConfig
 from rsearch.train import TrainInputError, fit
 from rsearch.train.balance import DistributedBalancedSampler, balanced_sampler, class_weights
 from rsearch.train.carve import stratified_carve
 from rsearch.train.checkpoint import CHECKPOINT_NAME, load_file
-from rsearch.train.data import SubsetOrder, build_data
+from rsearch.train.data import build_data
 from rsearch.train.distributed import DistContext
+from rsearch.train.image_counts import count_images
 from rsearch.train.optim import build_mixup, build_train_loss
-from rsearch.train.sources import count_images, load_source
+from rsearch.train.orders import SubsetOrder
+from rsearch.train.sources import load_source
 from tests.train.train_helpers import RecipeFactory
 
 CPU = torch.device("cpu")
@@ -51,10 +54,10 @@ def test_balanced_sampler_draws_classes_evenly() -> None:
 
 def test_uniform_sampler_keeps_the_imbalance(make_recipe: RecipeFactory) -> None:
     # The comparison that makes the test above mean something: today's order is 90/10.
-    from rsearch.train.data import _train_sampler
+    from rsearch.train.orders import train_sampler
 
     recipe = make_recipe()
-    order = _train_sampler(len(SKEWED), recipe, ONE, torch.Generator().manual_seed(0))
+    order = train_sampler(len(SKEWED), recipe, ONE, torch.Generator().manual_seed(0))
     assert np.bincount(SKEWED[list(order)]).tolist() == [900, 100]
 
 

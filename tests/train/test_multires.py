@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rsearch.spec import Recipe
-from rsearch.spec.metrics import metric_info
+from rsearch.spec.metric_names import metric_info
 from rsearch.train import TrainInputError, fit
 from rsearch.train.distributed import DistContext
 from rsearch.train.measure import forward_flops, train_flops

@@ -12,6 +12,7 @@ from timm.layers import get_act_layer, get_norm_act_layer, get_norm_layer
 from torch import nn
 
 from rsearch.spec import Recipe
+from rsearch.spec.data_section import DataConfig
 from rsearch.spec.layers import (
     ACTIVATIONS,
     GROUPED_NORMS,
@@ -20,7 +21,6 @@ from rsearch.spec.layers import (
     SELF_ACTIVATED_NORMS,
     model_families,
 )
-from rsearch.spec.recipe import DataConfig
 from rsearch.train import TrainInputError, fit
 from rsearch.train.model import build_model
 from rsearch.train.sources import load_source

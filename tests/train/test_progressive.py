@@ -13,13 +13,15 @@ import torch
 from rsearch.plan.cost import recipe_fidelity
 from rsearch.spec import Recipe
 from rsearch.train import TrainInputError, fit
-from rsearch.train.data import SubsetOrder, build_data
+from rsearch.train.data import build_data
 from rsearch.train.distributed import DistContext
 from rsearch.train.measure import forward_flops, train_flops
 from rsearch.train.model import build_model
 from rsearch.train.optim import build_scheduler
+from rsearch.train.orders import SubsetOrder
 from rsearch.train.session import build_session, enter_epoch
-from rsearch.train.sources import load_source, nested_subset
+from rsearch.train.sources import load_source
+from rsearch.train.splits import nested_subset
 from tests.train.train_helpers import RecipeFactory, Reports
 
 STAGES = [{"epochs": 1, "image_size": 16, "fraction": 0.25}, {"epochs": 1, "image_size": 24}]
