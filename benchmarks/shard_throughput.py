@@ -42,7 +42,8 @@ from rsearch.train.augment import pil_train_transform
 from rsearch.train.data import FileDataset
 from rsearch.train.shard_data import Readers, ShardStream
 from rsearch.train.shards import decode, pack, read_index
-from rsearch.train.sources import ImageFiles, _digits, folder_files
+from rsearch.train.sources import _digits, folder_files
+from rsearch.train.splits import ImageFiles
 
 BATCH = 64
 
