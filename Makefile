@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test lint format install clean
+.PHONY: quickstart test test-deploy lint format install clean
 
 # -qq shows pip's errors only: warnings about this machine's pip configuration are noise here.
 $(STAMP): pyproject.toml
@@ -31,6 +31,14 @@ test: $(STAMP)
 		|| status=1; \
 	$(BIN)/pytest -q -m 'slow and not cluster' --durations=30 || status=1; \
 	exit $$status
+
+# The deployment test, apart from `make test` (marked `cluster`): builds the images with
+# docker/local/build.sh (on local stand-ins for the registry bases; cached per machine) and runs
+# a search on docker/compose.yaml. Needs a Docker daemon: docker/local/start-dockerd.sh.
+# -s shows each build step's wall time.
+test-deploy: $(STAMP)
+	$(BIN)/pytest -q -s -m cluster --durations=10 \
+		tests/deploy/test_image_build.py tests/deploy/test_compose_e2e.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
