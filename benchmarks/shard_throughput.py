@@ -40,9 +40,10 @@ from torch.utils.data import DataLoader
 from rsearch.spec.recipe import AugmentConfig
 from rsearch.train.augment import pil_train_transform
 from rsearch.train.data import FileDataset
+from rsearch.train.folders import folder_files
 from rsearch.train.shard_data import Readers, ShardStream
 from rsearch.train.shards import decode, pack, read_index
-from rsearch.train.sources import _digits, folder_files
+from rsearch.train.sources import _digits
 from rsearch.train.splits import ImageFiles
 
 BATCH = 64

@@ -141,8 +141,8 @@ def session_phases(rec: Recipe, cpus: int) -> dict[str, float]:
     import torch
 
     from rsearch.spec.resolutions import eval_sizes, train_sizes
+    from rsearch.train.bundles import build_data
     from rsearch.train.compute import count_costs
-    from rsearch.train.data import build_data
     from rsearch.train.distributed import DistContext
     from rsearch.train.model import build_model
     from rsearch.train.sources import _IN_MEMORY, count_classes

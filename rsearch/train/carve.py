@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from rsearch.spec.data_section import DataConfig
 from rsearch.train.errors import TrainInputError
-from rsearch.train.sources import folder_classes, folder_files, list_images
+from rsearch.train.folders import folder_classes, folder_files, list_images
 from rsearch.train.splits import Source, take
 
 

@@ -31,8 +31,9 @@ from rsearch.train.augment import pil_eval_transform, pil_train_transform
 from rsearch.train.balance import balanced_sampler
 from rsearch.train.distributed import DistContext
 from rsearch.train.errors import TrainInputError
+from rsearch.train.folders import open_rgb
 from rsearch.train.orders import IndexOrder, SubsetOrder, set_sampler_epoch, train_sampler
-from rsearch.train.sources import decode_all, load_source, open_rgb
+from rsearch.train.sources import decode_all, load_source
 from rsearch.train.splits import ImageArray, ImageFiles, Source, Split, nested_subset
 from rsearch.train.stages import EpochFidelity, fidelity_at, stretches
 
@@ -318,7 +319,7 @@ def _on_device(split: Split, device: torch.device) -> ImageArray:
     return ImageArray(split.images.to(device), split.labels.to(device))
 
 
-def build_data(
+def listed_bundle(
     recipe: Recipe,
     ctx: DistContext,
     device: torch.device,
@@ -326,26 +327,9 @@ def build_data(
     mean: tuple[float, ...],
     threads: int | None = None,
 ) -> DataBundle:
-    """Read the recipe's dataset and batch it for this rank, at the first epoch's fidelity.
-
-    Args:
-        recipe: the run's recipe.
-        ctx: this process's rank and world size.
-        device: the training device (in-memory data is moved there).
-        interpolation: the model's preferred resize interpolation (streamed data).
-        mean: the model's normalisation mean (fill colour of RandAugment in loader workers).
-        threads: CPU threads that decode in-memory datasets (None: see cpu_threads).
-
-    Raises:
-        TrainInputError: unreadable data, or a training set (or a data.progressive stage's
-            share of it) that gives a worker less than one batch.
-    """
+    """rsearch.train.bundles.build_data for the datasets read as lists of images (digits,
+    synthetic, image folders, CIFAR): in memory on the device, or streamed from files."""
     cfg = recipe.data
-    per_rank_batch(cfg, ctx)  # refuse a batch that does not split before reading anything
-    if cfg.dataset == "shards":
-        from rsearch.train.shard_data import shard_bundle  # imports this module
-
-        return shard_bundle(recipe, ctx, device, interpolation, mean)
     # Generated datasets (digits, synthetic) are made at the largest training resolution.
     source = load_source(cfg, max(train_sizes(cfg)), recipe.seed)
     streamed = streams(cfg, source.train)
@@ -356,7 +340,7 @@ def build_data(
         warnings.warn(
             "augment.repeated_aug applies to multi-worker (DDP) training; one process "
             "trains without it",
-            stacklevel=3,
+            stacklevel=4,
         )
     maker = BatchMaker(recipe, ctx, device, source, streamed, interpolation, mean)
     maker.check_sizes()

@@ -29,8 +29,9 @@ from rsearch.train.data import (
 )
 from rsearch.train.distributed import DistContext
 from rsearch.train.errors import TrainInputError
+from rsearch.train.folders import IMAGE_EXTENSIONS, folder_classes
 from rsearch.train.one_vs_rest import binary_labels
-from rsearch.train.sources import IMAGE_EXTENSIONS, decode_all, folder_classes
+from rsearch.train.sources import decode_all
 from rsearch.train.splits import ImageFiles
 from rsearch.train.sums import EvalSums
 

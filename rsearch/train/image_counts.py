@@ -40,11 +40,12 @@ def count_images(cfg: DataConfig, seed: int = 0) -> ImageCounts:
         seed: the recipe seed (only the synthetic labels depend on it).
     """
     shares = [stage.fraction or 1.0 for stage in cfg.progressive]
-    if cfg.dataset == "shards":  # every image is used (shard_data refuses subsets)
-        from rsearch.train.shard_data import shard_counts  # deferred, as in count_classes
+    if cfg.dataset == "shards":  # every image is used (the spec refuses subsets of shards)
+        from rsearch.train.shards import read_index  # deferred, as in count_classes
 
-        train, val = shard_counts(cfg)
-        return ImageCounts(train, val, (train,) * len(shares))
+        index = read_index(str(cfg.path))
+        train = index.count("train")
+        return ImageCounts(train, index.count("val"), (train,) * len(shares))
     if cfg.dataset == "synthetic" and cfg.fraction >= 1.0 and all(s >= 1.0 for s in shares):
         # Every image is used: the (random) class sizes do not matter.
         return ImageCounts(

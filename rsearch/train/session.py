@@ -16,6 +16,7 @@ from rsearch.spec.recipe import Recipe
 from rsearch.spec.resolutions import eval_sizes, final_eval_size, train_sizes
 from rsearch.train.augment import EvalTransform, Normalize, TrainTransform, build_randaugment
 from rsearch.train.balance import class_weights
+from rsearch.train.bundles import build_data
 from rsearch.train.checkpoint import (
     FORMAT,
     capture_rng,
@@ -25,7 +26,7 @@ from rsearch.train.checkpoint import (
     save_atomically,
 )
 from rsearch.train.compute import ComputeCosts, count_costs
-from rsearch.train.data import DataBundle, build_data, per_rank_batch
+from rsearch.train.data import DataBundle, per_rank_batch
 from rsearch.train.distill import DistillLoss, TeacherEnsemble, build_ensemble
 from rsearch.train.distributed import DistContext, broadcast_object, gather_objects
 from rsearch.train.errors import TrainInputError

@@ -325,16 +325,3 @@ def shard_bundle(
     maker = ShardMaker(recipe, ctx, device, interpolation, mean)
     maker.check_sizes()
     return DataBundle(maker, fidelity_at(recipe, 0))
-
-
-def shard_classes(cfg: DataConfig) -> int:
-    """Classes of a packed set, from its index alone."""
-    assert cfg.path is not None
-    return len(read_index(cfg.path).classes)
-
-
-def shard_counts(cfg: DataConfig) -> tuple[int, int]:
-    """Training and validation images of a packed set, from its index alone."""
-    assert cfg.path is not None
-    index = read_index(cfg.path)
-    return index.count("train"), index.count("val")

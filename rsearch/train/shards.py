@@ -32,7 +32,7 @@ from PIL import Image
 
 from rsearch.machine import node_dir
 from rsearch.train.errors import TrainInputError
-from rsearch.train.sources import folder_files, open_rgb
+from rsearch.train.folders import folder_files, open_rgb
 from rsearch.train.splits import SPLIT_SEED
 
 INDEX = "index.json"

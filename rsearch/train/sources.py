@@ -4,7 +4,8 @@ disk, and train/ + val/ class folders.
 Everything here returns either images held in memory (uint8 NCHW tensors) or a list of image
 files; data.py turns both into batches. No network access ever: every dataset is local. The
 split types and subsets are rsearch.train.splits', CIFAR's batch format rsearch.train.cifar's,
-and image counts without reading images rsearch.train.image_counts'.
+the class folders' listing rsearch.train.folders', and image counts without reading images
+rsearch.train.image_counts'.
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from rsearch.spec.data_section import DataConfig
+from rsearch.train.carve import folder_source
 from rsearch.train.cifar import CIFAR, read_cifar
 from rsearch.train.errors import TrainInputError
+from rsearch.train.folders import folder_classes, open_rgb
 from rsearch.train.runtime import cpu_threads
 from rsearch.train.splits import (
     SPLIT_SEED,
     ImageArray,
-    ImageFiles,
     Source,
     Split,
     stratified_subset,
@@ -34,8 +36,6 @@ from rsearch.train.splits import (
 
 DIGITS_VAL_SIZE = 360
 """Validation images of the digits split (the other 1437 train)."""
-
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
 
 def count_classes(cfg: DataConfig) -> int:
@@ -49,9 +49,9 @@ def count_classes(cfg: DataConfig) -> int:
     if cfg.dataset in CIFAR:
         return CIFAR[cfg.dataset][4]
     if cfg.dataset == "shards":
-        from rsearch.train.shard_data import shard_classes  # imports this module
+        from rsearch.train.shards import read_index  # deferred: pyarrow is slow to import
 
-        return shard_classes(cfg)
+        return len(read_index(str(cfg.path)).classes)
     return len(folder_classes(require_dir(cfg.path), "train"))
 
 
@@ -105,7 +105,6 @@ def _read_uncached(cfg: DataConfig, store_size: int, seed: int) -> Source:
         return _synthetic(cfg, store_size, seed)
     if cfg.dataset in CIFAR:
         return read_cifar(require_dir(cfg.path), cfg.dataset)
-    from rsearch.train.carve import folder_source  # carve.py (val_fraction) builds on this
 
     return folder_source(cfg, require_dir(cfg.path))
 
@@ -160,70 +159,6 @@ def _synthetic(cfg: DataConfig, size: int, seed: int) -> Source:
     return Source(
         split(cfg.synthetic_size), split(max(1, cfg.synthetic_size // 5)), cfg.num_classes
     )
-
-
-# --- image folders --------------------------------------------------------------------------------
-
-
-def folder_classes(root: Path, split: str) -> list[str]:
-    """The class folder names of root/split, sorted (a class's index is its place here).
-
-    Raises:
-        TrainInputError: root has no split/ folder, or it holds no class folders.
-    """
-    folder = root / split
-    if not folder.is_dir():
-        raise TrainInputError(f"{str(root)!r} has no {split}/ folder (expected train/ and val/)")
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise TrainInputError(f"{str(folder)!r} holds no class folders")
-    return classes
-
-
-def folder_files(root: Path) -> Source:
-    """List root/train and root/val class folders, checking that both name the same classes."""
-    classes = folder_classes(root, "train")
-    val_classes = folder_classes(root, "val")
-    if classes != val_classes:
-        only_train = sorted(set(classes) - set(val_classes))
-        only_val = sorted(set(val_classes) - set(classes))
-        raise TrainInputError(
-            f"class folders differ between {root}/train and {root}/val: "
-            f"only in train {only_train}, only in val {only_val}"
-        )
-    train = list_images(root / "train", classes)
-    empty = sorted(set(classes) - {classes[i] for i in train.labels})
-    if empty:
-        raise TrainInputError(f"class folders without images in {root}/train: {empty}")
-    val = list_images(root / "val", classes)
-    if not val.files:
-        raise TrainInputError(f"{root}/val holds no images")
-    return Source(train, val, len(classes))
-
-
-def list_images(folder: Path, classes: list[str]) -> ImageFiles:
-    """The image files under each class folder of folder, labelled by the class's index."""
-    files, labels = [], []
-    for index, name in enumerate(classes):
-        found = sorted(
-            p for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        files += found
-        labels += [index] * len(found)
-    return ImageFiles(files, labels)
-
-
-def open_rgb(path: Path) -> Image.Image:
-    """An image file as a decoded RGB PIL image.
-
-    Raises:
-        TrainInputError: the file cannot be read or decoded, naming it.
-    """
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
-        raise TrainInputError(f"cannot read image {str(path)!r}: {e}") from e
 
 
 def decode_file(path: Path, size: int) -> torch.Tensor:

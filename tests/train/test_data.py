@@ -11,7 +11,8 @@ import torch
 from rsearch.spec import Recipe
 from rsearch.spec.data_section import DataConfig
 from rsearch.train import TrainInputError
-from rsearch.train.data import DataBundle, MemoryBatches, StreamBatches, build_data, per_rank_batch
+from rsearch.train.bundles import build_data
+from rsearch.train.data import DataBundle, MemoryBatches, StreamBatches, per_rank_batch
 from rsearch.train.distributed import DistContext
 from rsearch.train.sources import load_source
 from rsearch.train.splits import stratified_subset

@@ -17,9 +17,9 @@ from rsearch.spec.data_section import DataConfig
 from rsearch.spec.recipe import LossConfig
 from rsearch.train import TrainInputError, fit
 from rsearch.train.balance import DistributedBalancedSampler, balanced_sampler, class_weights
+from rsearch.train.bundles import build_data
 from rsearch.train.carve import stratified_carve
 from rsearch.train.checkpoint import CHECKPOINT_NAME, load_file
-from rsearch.train.data import build_data
 from rsearch.train.distributed import DistContext
 from rsearch.train.image_counts import count_images
 from rsearch.train.optim import build_mixup, build_train_loss

@@ -13,7 +13,7 @@ import torch
 from rsearch.plan.cost import recipe_fidelity
 from rsearch.spec import Recipe
 from rsearch.train import TrainInputError, fit
-from rsearch.train.data import build_data
+from rsearch.train.bundles import build_data
 from rsearch.train.distributed import DistContext
 from rsearch.train.measure import forward_flops, train_flops
 from rsearch.train.model import build_model

@@ -16,12 +16,12 @@ from torch.utils.data import DataLoader
 from rsearch.spec import Recipe
 from rsearch.train import fit
 from rsearch.train.augment import pil_eval_transform
-from rsearch.train.data import build_data
+from rsearch.train.bundles import build_data
 from rsearch.train.distributed import DistContext
 from rsearch.train.errors import TrainInputError
+from rsearch.train.folders import folder_files, open_rgb
 from rsearch.train.shard_data import Readers, ShardStream, SkippedSample, shuffle_buffer
 from rsearch.train.shards import ShardInfo, check, node_copy, pack, read_index
-from rsearch.train.sources import folder_files, open_rgb
 from rsearch.tune.storage import fs_path
 from tests.moto_server import moto_bucket
 from tests.train.train_helpers import RecipeFactory, write_image_folder
