@@ -25,8 +25,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def moto_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[str, Any]]:
-    """Start moto, make a bucket, yield (its s3:// URI with the endpoint, a filesystem), stop.
+def moto_bucket(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bucket: str = BUCKET, prefix: str = "digits"
+) -> Iterator[tuple[str, Any]]:
+    """Start moto, make a bucket, yield (the s3:// URI of prefix in it, with the endpoint, and a
+    filesystem), stop.
 
     Processes started meanwhile (an embedded Ray) inherit the credentials set here.
     """
@@ -56,8 +59,8 @@ def moto_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tup
             region="us-east-1",
             allow_bucket_creation=True,
         )
-        fs.create_dir(BUCKET)
-        yield f"s3://{BUCKET}/digits?endpoint_override=127.0.0.1:{port}&scheme=http", fs
+        fs.create_dir(bucket)
+        yield f"s3://{bucket}/{prefix}?endpoint_override=127.0.0.1:{port}&scheme=http", fs
     finally:
         server.terminate()
         server.wait(timeout=10)

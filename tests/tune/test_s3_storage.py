@@ -8,10 +8,6 @@ trial drivers' checkpoint pointers and `Tuner.restore` from the URI.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +24,7 @@ from rsearch.settings import uri_join
 from rsearch.spec import load_spec
 from rsearch.tune.driver import resume_search, run_search
 from rsearch.tune.storage import fs_path
+from tests.moto_server import moto_bucket
 from tests.study_helpers import load_study
 from tests.tune.conftest import write_spec
 
@@ -36,55 +33,14 @@ BUCKET = "rsearch-test"
 RECORDS = ["spec.yaml", "resolved.yaml", "rsearch.json", "optuna.journal"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _s3(port: int) -> Any:
-    import pyarrow.fs
-
-    return pyarrow.fs.S3FileSystem(
-        endpoint_override=f"127.0.0.1:{port}",
-        scheme="http",
-        region="us-east-1",
-        access_key="testing",
-        secret_key="testing",
-        allow_bucket_creation=True,
-    )
-
-
 @pytest.fixture
 def s3_storage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[str, Any]]:
-    """A storage URI on a fresh bucket of a moto S3 server, and a filesystem to inspect it."""
-    port = _free_port()
-    log = (tmp_path / "moto.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=log,
-    )
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, "moto did not start"
-                time.sleep(0.1)
-        # Credentials come from the environment, as on a real cluster; Ray's processes started
-        # after this (the test's embedded Ray) inherit them.
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        fs = _s3(port)
-        fs.create_dir(BUCKET)
-        yield f"s3://{BUCKET}/runs?endpoint_override=127.0.0.1:{port}&scheme=http", fs
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+    """A storage URI on a fresh bucket of a moto S3 server, and a filesystem to inspect it.
+
+    Credentials come from the environment, as on a real cluster; Ray's processes started after
+    this (the test's embedded Ray) inherit them.
+    """
+    yield from moto_bucket(monkeypatch, tmp_path, bucket=BUCKET, prefix="runs")
 
 
 def _files(fs: Any, root: str) -> list[str]:
